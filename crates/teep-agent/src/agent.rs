@@ -1,0 +1,634 @@
+//! The TEEP Agent state machine (draft-ietf-teep-protocol-26 §8.2 "TEEP Agent Behavior").
+//!
+//! Sans-I/O: [`Agent::handle`] takes the bytes of one message from a TAM and the current time
+//! and returns the bytes of the signed response; storage and payload fetching happen through
+//! the [`AgentPlatform`] it owns. The conceptual API of RFC 9397 §6.2.1 that the Broker calls
+//! (RequestTA, UnrequestTA, RequestPolicyCheck) only changes the Agent's pending lists.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use teep_cose::{Algorithm, PublicKey, SigningKey};
+use teep_proto::{
+    CipherSuite, ComponentId, DataItemRequested, ErrCode, FreshnessMechanism, Message, Numbering,
+    QueryRequest, QueryResponse, RequestedTcInfo, Success, SystemPropertyClaims, TeepError, Update,
+    negotiate,
+};
+use teep_suit::{Platform, SuitDigest, TrustAnchors};
+
+use crate::error::{AgentError, Rejection};
+use crate::evidence;
+use crate::wire::{self, Candidate};
+
+/// suit-parameter-image-size (draft-ietf-suit-manifest-34 §8.4.8.6).
+const SUIT_PARAMETER_IMAGE_SIZE: i64 = 14;
+/// suit-parameter-image-digest.
+const SUIT_PARAMETER_IMAGE_DIGEST: i64 = teep_proto::SUIT_PARAMETER_IMAGE_DIGEST;
+
+/// A TAM the Agent trusts (RFC 9397 §4.4: TAM trust anchors).
+#[derive(Clone, Debug)]
+pub struct TamTrust {
+    /// The URI the Broker uses to reach the TAM.
+    pub uri: String,
+    /// Public keys that may sign the TAM's messages.
+    pub keys: Vec<PublicKey>,
+    /// The wire numbering this TAM speaks.
+    pub numbering: Numbering,
+}
+
+/// The Agent's configuration.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Trusted TAMs.
+    pub tams: Vec<TamTrust>,
+    /// Trust anchors for SUIT manifests (TC signers).
+    pub tc_signers: Vec<PublicKey>,
+    /// TEEP cipher suites offered, in preference order; those the Agent key cannot sign
+    /// with are ignored.
+    pub suites: Vec<CipherSuite>,
+    /// TEEP protocol versions supported.
+    pub versions: Vec<u32>,
+    /// Accept ES256 (-7) and EdDSA (-8) signatures (legacy peers).
+    pub accept_legacy_algorithms: bool,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            tams: Vec::new(),
+            tc_signers: Vec::new(),
+            suites: alloc::vec![CipherSuite::SIGN1_ESP256, CipherSuite::SIGN1_ED25519],
+            versions: alloc::vec![0],
+            accept_legacy_algorithms: false,
+        }
+    }
+}
+
+/// One installed Trusted Component, as reported in tc-list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstalledTc {
+    /// The manifest component id (the Trusted Component identity).
+    pub manifest_id: teep_suit::ComponentId,
+    /// suit-manifest-sequence-number of the installed manifest.
+    pub sequence_number: u64,
+    /// Digest of the main component image, when the manifest wrote one.
+    pub image_digest: Option<SuitDigest>,
+    /// Size of that image.
+    pub image_size: Option<u64>,
+    /// The components the manifest declares.
+    pub components: Vec<teep_suit::ComponentId>,
+}
+
+/// What the Agent needs from its device beyond the SUIT [`Platform`].
+pub trait AgentPlatform: Platform {
+    /// The installed Trusted Components.
+    fn installed(&self) -> Vec<InstalledTc>;
+}
+
+/// Where the Agent is in its exchange with a TAM.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Session {
+    /// No exchange in progress.
+    #[default]
+    Idle,
+    /// A QueryResponse was sent; an Update (or a new QueryRequest) may follow.
+    Queried {
+        /// Index of the TAM in the configuration.
+        tam: usize,
+        /// The negotiated cipher suite.
+        suite: CipherSuite,
+        /// The selected protocol version.
+        version: u32,
+    },
+}
+
+/// The outcome of one item of an Update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// A manifest was installed.
+    Installed {
+        /// Its manifest id.
+        manifest_id: teep_suit::ComponentId,
+        /// Its sequence number.
+        sequence_number: u64,
+    },
+    /// A manifest was removed (unneeded-manifest-list).
+    Deleted {
+        /// Its manifest id.
+        manifest_id: teep_suit::ComponentId,
+    },
+    /// An item failed; nothing of it was written.
+    Failed {
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Most components that can wait in the requested list (RequestTA).
+pub const MAX_PENDING: usize = 256;
+/// Largest component id accepted from the conceptual API, in bytes over all segments.
+pub const MAX_COMPONENT_ID_BYTES: usize = 1024;
+
+/// Why a conceptual-API call (RFC 9397 §6.2.1) was refused.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiError {
+    /// The requested list is full.
+    TooManyPending,
+    /// The component id is empty or larger than [`MAX_COMPONENT_ID_BYTES`].
+    InvalidComponentId,
+}
+
+impl core::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::TooManyPending => write!(f, "more than {MAX_PENDING} pending requests"),
+            Self::InvalidComponentId => write!(
+                f,
+                "component id must have 1 or more segments and at most {MAX_COMPONENT_ID_BYTES} bytes"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for ApiError {}
+
+fn check_component_id(id: &ComponentId) -> Result<(), ApiError> {
+    let bytes =
+        id.segments().iter().fold(0usize, |n, s| n.saturating_add(s.len().saturating_add(1)));
+    if id.segments().is_empty() || bytes > MAX_COMPONENT_ID_BYTES {
+        return Err(ApiError::InvalidComponentId);
+    }
+    Ok(())
+}
+
+/// The TEEP Agent.
+pub struct Agent<P> {
+    config: AgentConfig,
+    key: SigningKey,
+    kid: [u8; 32],
+    usable_suites: Vec<CipherSuite>,
+    platform: P,
+    requested: Vec<(ComponentId, Option<String>)>,
+    unneeded: Vec<ComponentId>,
+    session: Session,
+    last_update: Vec<ItemOutcome>,
+}
+
+impl<P> core::fmt::Debug for Agent<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Agent")
+            .field("key", &self.key)
+            .field("suites", &self.usable_suites)
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+fn to_suit(id: &ComponentId) -> teep_suit::ComponentId {
+    teep_suit::ComponentId(id.0.clone())
+}
+
+fn to_teep(id: &teep_suit::ComponentId) -> ComponentId {
+    ComponentId(id.0.clone())
+}
+
+impl<P: AgentPlatform> Agent<P> {
+    /// An Agent with its configuration, signing key and platform.
+    pub fn new(config: AgentConfig, key: SigningKey, platform: P) -> Self {
+        let public = key.public_key();
+        let usable_suites = config
+            .suites
+            .iter()
+            .filter(|s| s.sign1_algorithm().is_some_and(|alg| public.supports(Algorithm(alg))))
+            .cloned()
+            .collect();
+        Self {
+            kid: public.thumbprint(),
+            config,
+            key,
+            usable_suites,
+            platform,
+            requested: Vec::new(),
+            unneeded: Vec::new(),
+            session: Session::Idle,
+            last_update: Vec::new(),
+        }
+    }
+
+    /// The Agent's kid: RFC 9679 thumbprint of its public key.
+    pub fn kid(&self) -> &[u8; 32] {
+        &self.kid
+    }
+
+    /// The Agent's public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    /// The platform, mutably (e.g. for administration outside the protocol).
+    pub fn platform_mut(&mut self) -> &mut P {
+        &mut self.platform
+    }
+
+    /// The protocol state.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// What the last Update did, item by item.
+    pub fn last_update(&self) -> &[ItemOutcome] {
+        &self.last_update
+    }
+
+    /// The installed Trusted Component that `id` names: by its manifest component id, or
+    /// by one of the components its manifest declares.
+    pub fn find_installed(&self, id: &ComponentId) -> Option<InstalledTc> {
+        let id = to_suit(id);
+        let installed = self.platform.installed();
+        let by_manifest = installed.iter().position(|tc| tc.manifest_id == id);
+        let index =
+            by_manifest.or_else(|| installed.iter().position(|tc| tc.components.contains(&id)))?;
+        installed.into_iter().nth(index)
+    }
+
+    /// Components requested with RequestTA and not installed yet.
+    pub fn requested(&self) -> Vec<ComponentId> {
+        self.requested
+            .iter()
+            .filter(|(id, _)| self.find_installed(id).is_none())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Components given up with UnrequestTA and still installed.
+    pub fn unneeded(&self) -> Vec<ComponentId> {
+        self.unneeded
+            .iter()
+            .filter(|id| self.platform.installed_sequence_number(&to_suit(id)).is_some())
+            .cloned()
+            .collect()
+    }
+
+    fn default_tam_uri(&self) -> Option<String> {
+        self.config.tams.first().map(|t| t.uri.clone())
+    }
+
+    /// RequestTA (RFC 9397 §6.2.1; draft-ietf-teep-protocol-26 §8.2): `None` when the
+    /// component is already installed, otherwise the TAM URI the Broker must contact (the
+    /// caller's, or the first configured TAM). `None` also when no TAM is known at all.
+    ///
+    /// The pending list is bounded ([`MAX_PENDING`] entries, ids of at most
+    /// [`MAX_COMPONENT_ID_BYTES`]); beyond that the call fails.
+    pub fn request_ta(
+        &mut self,
+        component_id: ComponentId,
+        tam_uri: Option<&str>,
+    ) -> Result<Option<String>, ApiError> {
+        check_component_id(&component_id)?;
+        if self.find_installed(&component_id).is_some() {
+            return Ok(None);
+        }
+        self.unneeded.retain(|id| id != &component_id);
+        let Some(uri) = tam_uri.map(String::from).or_else(|| self.default_tam_uri()) else {
+            return Ok(None);
+        };
+        self.requested.retain(|(id, _)| id != &component_id);
+        if self.requested.len() >= MAX_PENDING {
+            return Err(ApiError::TooManyPending);
+        }
+        self.requested.push((component_id, Some(uri.clone())));
+        Ok(Some(uri))
+    }
+
+    /// UnrequestTA: `None` when the component is not installed, otherwise the TAM URI to
+    /// contact so that the TAM can send an Update that removes it. The component may be named
+    /// by its manifest component id or by a component its manifest declares; the
+    /// unneeded-manifest-list always carries the manifest component id (§5.2).
+    pub fn unrequest_ta(&mut self, component_id: ComponentId) -> Result<Option<String>, ApiError> {
+        check_component_id(&component_id)?;
+        self.requested.retain(|(id, _)| id != &component_id);
+        let Some(installed) = self.find_installed(&component_id) else {
+            return Ok(None);
+        };
+        let manifest_id = to_teep(&installed.manifest_id);
+        if !self.unneeded.contains(&manifest_id) {
+            // Bounded by the number of installed manifests.
+            self.unneeded.push(manifest_id);
+        }
+        Ok(self.default_tam_uri())
+    }
+
+    /// RequestPolicyCheck: every configured TAM URI.
+    pub fn request_policy_check(&self) -> Vec<String> {
+        self.config.tams.iter().map(|t| t.uri.clone()).collect()
+    }
+
+    /// The tc-list of a QueryResponse (§5.2): one system-property-claims per installed
+    /// Trusted Component, with its image digest and size when known.
+    pub fn tc_list(&self) -> Vec<SystemPropertyClaims> {
+        self.platform
+            .installed()
+            .iter()
+            .map(|tc| {
+                let mut parameters = Vec::new();
+                if let Some(d) = &tc.image_digest {
+                    // suit-parameter-image-digest: bstr .cbor SUIT_Digest.
+                    parameters.push((SUIT_PARAMETER_IMAGE_DIGEST, encode_bstr(&encode_digest(d))));
+                }
+                if let Some(size) = tc.image_size {
+                    parameters.push((SUIT_PARAMETER_IMAGE_SIZE, encode_uint(size)));
+                }
+                if parameters.is_empty() {
+                    // The CDDL wants at least one SUIT parameter; an image size of 0 says
+                    // "no image" without inventing a digest.
+                    parameters.push((SUIT_PARAMETER_IMAGE_SIZE, encode_uint(0)));
+                }
+                SystemPropertyClaims { component_id: to_teep(&tc.manifest_id), parameters }
+            })
+            .collect()
+    }
+
+    /// Handles one message from any trusted TAM. See [`Agent::handle_from`].
+    pub fn handle(&mut self, request: &[u8], now: u64) -> Result<Vec<u8>, AgentError> {
+        self.handle_from(None, request, now)
+    }
+
+    /// ProcessTeepMessage: verifies `request` (against the keys of the TAM at `tam_uri` when it
+    /// is a configured TAM, else against every trusted TAM), runs it, and returns the signed
+    /// response. `Err(AgentError::Rejected)` means the message must be dropped unanswered
+    /// (§4.1.2). `now` is seconds since the Unix epoch, 0 if unknown.
+    pub fn handle_from(
+        &mut self,
+        tam_uri: Option<&str>,
+        request: &[u8],
+        now: u64,
+    ) -> Result<Vec<u8>, AgentError> {
+        if self.usable_suites.is_empty() {
+            return Err(AgentError::NoUsableSuite);
+        }
+        let matching: Vec<usize> =
+            match tam_uri.and_then(|uri| self.config.tams.iter().position(|t| t.uri == uri)) {
+                Some(i) => alloc::vec![i],
+                None => (0..self.config.tams.len()).collect(),
+            };
+        let candidates: Vec<Candidate<'_>> = matching
+            .iter()
+            .filter_map(|&i| self.config.tams.get(i))
+            .map(|t| Candidate { keys: &t.keys, numbering: t.numbering })
+            .collect();
+        let opened = wire::open(request, &candidates, &self.allowed_algorithms())?;
+        let tam = matching.get(opened.candidate).copied().unwrap_or_default();
+        let numbering = self.config.tams.get(tam).map(|t| t.numbering).unwrap_or_default();
+
+        match opened.message {
+            Message::QueryRequest(q) => self.on_query_request(tam, numbering, &q, now),
+            Message::Update(u) => self.on_update(tam, numbering, opened.algorithm, u),
+            other => Err(Rejection::UnexpectedMessage(other.kind()).into()),
+        }
+    }
+
+    fn allowed_algorithms(&self) -> Vec<Algorithm> {
+        let mut algs = alloc::vec![Algorithm::ESP256, Algorithm::ED25519];
+        if self.config.accept_legacy_algorithms {
+            algs.extend([Algorithm::ES256, Algorithm::EDDSA]);
+        }
+        algs
+    }
+
+    fn seal(
+        &self,
+        message: Message,
+        numbering: Numbering,
+        suite: &CipherSuite,
+    ) -> Result<Vec<u8>, AgentError> {
+        let alg = suite.sign1_algorithm().ok_or(AgentError::NoUsableSuite)?;
+        wire::seal(&message, numbering, &self.key, Algorithm(alg))
+    }
+
+    /// §8.2.1: answer a QueryRequest with a QueryResponse, or an Error when the suites,
+    /// versions or freshness mechanisms have nothing in common.
+    fn on_query_request(
+        &mut self,
+        tam: usize,
+        numbering: Numbering,
+        q: &QueryRequest,
+        now: u64,
+    ) -> Result<Vec<u8>, AgentError> {
+        self.session = Session::Idle;
+        let fallback = self.usable_suites.first().cloned().ok_or(AgentError::NoUsableSuite)?;
+
+        let Some(suite) = negotiate(&self.usable_suites, &q.supported_teep_cipher_suites) else {
+            let err = TeepError::unsupported_cipher_suites(q.token.clone(), &self.usable_suites)
+                .with_message("no common TEEP cipher suite");
+            return self.seal(Message::Error(err), numbering, &fallback);
+        };
+
+        let offered = q.versions_or_default();
+        let Some(version) =
+            self.config.versions.iter().copied().filter(|v| offered.contains(v)).max()
+        else {
+            let err = TeepError {
+                token: q.token.clone(),
+                versions: Some(self.config.versions.clone()),
+                ..TeepError::new(ErrCode::UNSUPPORTED_MSG_VERSION)
+            }
+            .with_message("no common TEEP protocol version");
+            return self.seal(Message::Error(err), numbering, &suite);
+        };
+
+        let asked = q.data_item_requested;
+        let mut response = QueryResponse {
+            token: q.token.clone(),
+            selected_version: Some(version),
+            ..QueryResponse::default()
+        };
+        if asked.contains(DataItemRequested::ATTESTATION) {
+            if !q.freshness_or_default().contains(&FreshnessMechanism::Nonce) {
+                let err = TeepError {
+                    token: q.token.clone(),
+                    supported_freshness_mechanisms: Some(alloc::vec![FreshnessMechanism::Nonce]),
+                    ..TeepError::new(ErrCode::UNSUPPORTED_FRESHNESS_MECHANISMS)
+                }
+                .with_message("only the nonce freshness mechanism is supported");
+                return self.seal(Message::Error(err), numbering, &suite);
+            }
+            let nonce = q
+                .challenge
+                .as_deref()
+                .or_else(|| q.token.as_ref().map(|t| t.as_bytes()))
+                .unwrap_or_default();
+            let alg = Algorithm(suite.sign1_algorithm().ok_or(AgentError::NoUsableSuite)?);
+            let evidence =
+                evidence::build(&self.key, &self.kid, alg, nonce, now).map_err(AgentError::Sign)?;
+            response.attestation_payload_format = Some(evidence::EVIDENCE_FORMAT.to_string());
+            response.attestation_payload = Some(evidence);
+        }
+        if asked.contains(DataItemRequested::TRUSTED_COMPONENTS) {
+            response.tc_list = Some(self.tc_list());
+        }
+        let requested: Vec<RequestedTcInfo> = self
+            .requested()
+            .into_iter()
+            .map(|component_id| RequestedTcInfo { component_id, ..RequestedTcInfo::default() })
+            .collect();
+        if !requested.is_empty() {
+            response.requested_tc_list = Some(requested);
+        }
+        let unneeded = self.unneeded();
+        if !unneeded.is_empty() {
+            response.unneeded_manifest_list = Some(unneeded);
+        }
+        // No extensions are defined (§5.2), so ext-list, whose CDDL needs one entry, stays
+        // absent even when the extensions bit is set.
+
+        let bytes = self.seal(Message::QueryResponse(response), numbering, &suite)?;
+        self.session = Session::Queried { tam, suite, version };
+        Ok(bytes)
+    }
+
+    /// §8.2.2: unlink the unneeded manifests, then run each manifest of the Update; Success
+    /// when everything worked, else Error ERR_MANIFEST_PROCESSING_FAILED with the SUIT
+    /// reports. Every manifest is installed or removed atomically by the platform.
+    fn on_update(
+        &mut self,
+        tam: usize,
+        numbering: Numbering,
+        algorithm: Algorithm,
+        update: Update,
+    ) -> Result<Vec<u8>, AgentError> {
+        let suite = match core::mem::take(&mut self.session) {
+            Session::Queried { tam: t, suite, .. } if t == tam => suite,
+            _ => self
+                .usable_suites
+                .iter()
+                .find(|s| s.sign1_algorithm() == Some(algorithm.0))
+                .or(self.usable_suites.first())
+                .cloned()
+                .ok_or(AgentError::NoUsableSuite)?,
+        };
+        let mut outcomes = Vec::new();
+        let mut reports = Vec::new();
+        let mut first_failure: Option<String> = None;
+
+        // 1. unneeded-manifest-list.
+        for id in update.unneeded_manifest_list.iter().flatten() {
+            let manifest_id = to_suit(id);
+            if self.platform.installed_sequence_number(&manifest_id).is_none() {
+                // Already absent: the TAM's goal holds.
+                self.unneeded.retain(|u| u != id);
+                continue;
+            }
+            match teep_suit::uninstall(&mut self.platform, &manifest_id) {
+                Ok(()) => {
+                    self.unneeded.retain(|u| u != id);
+                    outcomes.push(ItemOutcome::Deleted { manifest_id });
+                }
+                Err(e) => {
+                    first_failure.get_or_insert_with(|| {
+                        alloc::format!("unlinking {manifest_id}: {}", peer_text(&e))
+                    });
+                    let reason = alloc::format!("unlinking {manifest_id}: {e}");
+                    outcomes.push(ItemOutcome::Failed { reason });
+                }
+            }
+        }
+
+        // 2. manifest-list, only when the unlinking succeeded (§8.2.2).
+        if first_failure.is_none() {
+            let trust = TrustAnchors::new(self.config.tc_signers.clone());
+            let mut opts = teep_suit::Options::teep_install();
+            opts.nonce = update.token.as_ref().map(|t| t.as_bytes().to_vec());
+            for envelope in update.manifest_list.iter().flatten() {
+                match teep_suit::process(&mut self.platform, envelope, &trust, &opts) {
+                    Ok(done) => {
+                        let id = to_teep(&done.manifest_id);
+                        self.requested.retain(|(r, _)| r != &id);
+                        self.unneeded.retain(|u| u != &id);
+                        reports.push(done.report.encode());
+                        outcomes.push(ItemOutcome::Installed {
+                            manifest_id: done.manifest_id,
+                            sequence_number: done.sequence_number,
+                        });
+                    }
+                    Err(failure) => {
+                        first_failure.get_or_insert_with(|| {
+                            alloc::format!("{}: {}", failure.reason(), peer_text(&failure.error))
+                        });
+                        let reason = failure.to_string();
+                        reports.push(failure.report.encode());
+                        outcomes.push(ItemOutcome::Failed { reason });
+                    }
+                }
+            }
+        }
+        self.last_update = outcomes;
+        let requested = core::mem::take(&mut self.requested);
+        self.requested =
+            requested.into_iter().filter(|(id, _)| self.find_installed(id).is_none()).collect();
+
+        let suit_reports = if reports.is_empty() { None } else { Some(reports) };
+        let message = match first_failure {
+            None => Message::Success(Success {
+                token: update.token.clone(),
+                suit_reports,
+                ..Success::default()
+            }),
+            Some(reason) => Message::Error(
+                TeepError {
+                    token: update.token.clone(),
+                    suit_reports,
+                    ..TeepError::new(ErrCode::MANIFEST_PROCESSING_FAILED)
+                }
+                .with_message(&reason),
+            ),
+        };
+        self.seal(message, numbering, &suite)
+    }
+}
+
+/// The part of a SUIT error the TAM may see: platform failures carry local details (file
+/// paths, OS errors) that stay in the Agent's own logs.
+fn peer_text(e: &teep_suit::SuitError) -> String {
+    match e {
+        teep_suit::SuitError::Platform(teep_suit::PlatformError::Storage(_)) => {
+            "storage failure in the TEE".to_string()
+        }
+        teep_suit::SuitError::Platform(teep_suit::PlatformError::Fetch(_)) => {
+            "payload fetch failed".to_string()
+        }
+        teep_suit::SuitError::Platform(teep_suit::PlatformError::Failed(_)) => {
+            "platform operation failed".to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn encode_digest(d: &SuitDigest) -> Vec<u8> {
+    let mut e = minicbor::Encoder::new(Vec::new());
+    // Writing to a Vec cannot fail.
+    let _ = e.array(2).and_then(|e| e.i64(d.algorithm)).and_then(|e| e.bytes(&d.bytes));
+    e.into_writer()
+}
+
+fn encode_bstr(bytes: &[u8]) -> Vec<u8> {
+    let mut e = minicbor::Encoder::new(Vec::new());
+    let _ = e.bytes(bytes);
+    e.into_writer()
+}
+
+fn encode_uint(v: u64) -> Vec<u8> {
+    let mut e = minicbor::Encoder::new(Vec::new());
+    let _ = e.u64(v);
+    e.into_writer()
+}

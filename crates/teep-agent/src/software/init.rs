@@ -1,0 +1,134 @@
+//! `teep agent init`: creating a software-TEE state directory.
+//!
+//! ```text
+//! <dir>/                 mode 0700
+//!   agent-key.pem        the Agent's private key, PKCS#8 PEM, mode 0600
+//!   agent-key.pub.pem    its public key (SPKI PEM), to register at TAMs
+//!   config.toml          trust anchors, TAM URIs, numbering, suites, mirrors (mode 0600)
+//!   agent.sock           the IPC socket while `teep agent serve` runs (mode 0600)
+//!   components/ manifests/ staging/ journal/    the component store
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use teep_cose::SigningKey;
+
+use super::config::{ConfigError, ConfigFile};
+use super::keys::{self, KeyError};
+use super::{COMPONENTS_DIR, JOURNAL_DIR, MANIFESTS_DIR, STAGING_DIR};
+
+/// File name of the Agent's private key.
+pub const KEY_FILE: &str = "agent-key.pem";
+/// File name of the Agent's public key.
+pub const PUBLIC_KEY_FILE: &str = "agent-key.pub.pem";
+/// File name of the configuration.
+pub const CONFIG_FILE: &str = "config.toml";
+/// Conventional file name of the IPC socket inside the state directory (`teep agent serve`).
+pub const SOCKET_FILE: &str = "agent.sock";
+
+/// The Agent key algorithm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyKind {
+    /// ECDSA P-256 (suite ESP256), the default.
+    #[default]
+    P256,
+    /// Ed25519 (suite Ed25519).
+    Ed25519,
+}
+
+/// What `init` writes.
+#[derive(Clone, Debug, Default)]
+pub struct InitOptions {
+    /// Which key to generate.
+    pub key_kind: KeyKind,
+    /// The configuration to write. Its suites are replaced by the one matching the key when
+    /// none of them can be used with it.
+    pub config: ConfigFile,
+}
+
+/// What `init` created.
+#[derive(Clone, Debug)]
+pub struct Initialized {
+    /// The Agent's public key as SPKI PEM.
+    pub public_key_pem: String,
+    /// The Agent's kid: RFC 9679 thumbprint of its COSE_Key.
+    pub kid: [u8; 32],
+}
+
+/// Errors of `init`.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum InitError {
+    /// The directory already holds an Agent.
+    AlreadyInitialized,
+    /// A file operation failed.
+    Io(std::io::Error),
+    /// Key generation or writing failed.
+    Key(KeyError),
+    /// The configuration is invalid.
+    Config(ConfigError),
+}
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AlreadyInitialized => f.write_str("the directory already holds an agent"),
+            Self::Io(e) => write!(f, "init: {e}"),
+            Self::Key(e) => e.fmt(f),
+            Self::Config(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for InitError {}
+
+/// Creates the state directory `dir` (or fills an empty existing one).
+pub fn init(dir: &Path, options: &InitOptions) -> Result<Initialized, InitError> {
+    options.config.validate().map_err(InitError::Config)?;
+    if dir.join(KEY_FILE).exists() || dir.join(CONFIG_FILE).exists() {
+        return Err(InitError::AlreadyInitialized);
+    }
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(InitError::Io)?;
+    for sub in [COMPONENTS_DIR, MANIFESTS_DIR, STAGING_DIR, JOURNAL_DIR] {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir.join(sub))
+            .map_err(InitError::Io)?;
+    }
+
+    let mut rng = crate::software::rng();
+    let key = match options.key_kind {
+        KeyKind::P256 => SigningKey::generate_p256(&mut rng),
+        KeyKind::Ed25519 => SigningKey::generate_ed25519(&mut rng),
+    };
+    keys::write_private_key(&dir.join(KEY_FILE), &key).map_err(InitError::Key)?;
+    let public = key.public_key();
+    let public_key_pem = public.to_spki_pem();
+    write_new(&dir.join(PUBLIC_KEY_FILE), public_key_pem.as_bytes(), 0o644)?;
+
+    let mut config = options.config.clone();
+    config.suites.retain(|s| crate::software::suite_fits_key(*s, options.key_kind));
+    if config.suites.is_empty() {
+        config.suites.push(match options.key_kind {
+            KeyKind::P256 => super::config::SuiteName::Esp256,
+            KeyKind::Ed25519 => super::config::SuiteName::Ed25519,
+        });
+    }
+    let text = config.to_toml().map_err(InitError::Config)?;
+    write_new(&dir.join(CONFIG_FILE), text.as_bytes(), 0o600)?;
+    Ok(Initialized { public_key_pem, kid: public.thumbprint() })
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), InitError> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(InitError::Io)?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(InitError::Io)
+}

@@ -1,0 +1,28 @@
+//! TEEP Broker: the rich-OS relay between TEEP Agents and TAMs.
+//!
+//! Implements the Broker's side of RFC 9397 §6.2 (conceptual APIs RequestTA, UnrequestTA,
+//! RequestPolicyCheck and ProcessError) and the TEEP/HTTP client of
+//! draft-ietf-teep-otrp-over-http §5. The Broker never interprets TEEP messages: they are
+//! signed end to end between TAM and Agent. It only reads their type for the transcript.
+//!
+//! The Agent is reached through the [`AgentSide`] trait, implemented by [`IpcAgent`] over the
+//! Agent's IPC socket or for an Agent in the same process.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod agent;
+mod broker;
+mod config;
+mod error;
+mod ipc;
+mod transcript;
+mod transport;
+
+pub use agent::{AgentReply, AgentSide, TrustedComponentId};
+pub use broker::{Broker, Report, SessionReport};
+pub use config::{BrokerConfig, WireNumbering};
+pub use error::{AgentError, BrokerError, ConfigError, TransportFailure};
+pub use ipc::IpcAgent;
+pub use transcript::{AgentApi, Event, MessageKind, MessageSummary, Wrapping};
+pub use transport::{TEEP_MEDIA_TYPE, TamClient, TamResponse, install_crypto_provider};

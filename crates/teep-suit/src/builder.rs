@@ -1,0 +1,292 @@
+//! Builds signed SUIT envelopes for one Trusted Component (feature `std`).
+//!
+//! The layout follows the TEEP examples of draft-ietf-teep-protocol-26 Appendix (suit_uri,
+//! suit_integrated): the shared sequence sets vendor-id, class-id, image digest and size and
+//! checks vendor and class; suit-install sets the URI, fetches and checks the image; suit-
+//! uninstall unlinks the component (draft-ietf-suit-trust-domains). The manifest digest is
+//! SHA-256 over the bstr-wrapped manifest; the authentication block is a COSE_Sign1 with the
+//! encoded SUIT_Digest as detached payload (draft-ietf-suit-manifest-34 §8.3).
+
+use std::string::String;
+use std::vec::Vec;
+
+use minicbor::Encoder;
+use teep_cose::{Algorithm, SigningKey};
+
+use crate::cbor;
+use crate::command::{code, param};
+use crate::component::ComponentId;
+use crate::digest::SuitDigest;
+use crate::envelope::ENVELOPE_TAG;
+use crate::error::SuitError;
+use crate::manifest::key;
+
+/// Reporting policy used on every condition and directive: record on success and failure.
+const POLICY: u64 = 15;
+
+/// Where the payload comes from.
+#[derive(Clone, Debug)]
+pub enum Payload {
+    /// Carried in the envelope under `key` (which must start with `#`).
+    Integrated {
+        /// Envelope key, e.g. `"#tc"`.
+        key: String,
+        /// The payload bytes.
+        data: Vec<u8>,
+    },
+    /// Fetched by the device from `uri`.
+    Uri {
+        /// The URI.
+        uri: String,
+        /// SHA-256 digest of the payload.
+        digest: SuitDigest,
+        /// Payload size in bytes.
+        size: u64,
+    },
+}
+
+impl Payload {
+    /// An integrated payload under the key `"#tc"`.
+    pub fn integrated(data: Vec<u8>) -> Self {
+        Payload::Integrated { key: "#tc".into(), data }
+    }
+
+    /// A payload the device fetches from `uri`; digest and size are computed from `data`.
+    pub fn uri_for(uri: impl Into<String>, data: &[u8]) -> Self {
+        Payload::Uri { uri: uri.into(), digest: SuitDigest::sha256(data), size: data.len() as u64 }
+    }
+}
+
+/// Builder of a signed SUIT envelope installing one component.
+#[derive(Clone, Debug)]
+pub struct ManifestBuilder {
+    component: ComponentId,
+    sequence_number: u64,
+    manifest_component_id: Option<ComponentId>,
+    vendor_id: Option<Vec<u8>>,
+    class_id: Option<Vec<u8>>,
+    payload: Option<Payload>,
+    description: Option<String>,
+    reference_uri: Option<String>,
+    tagged: bool,
+    with_kid: bool,
+}
+
+impl ManifestBuilder {
+    /// A manifest installing `component` with `sequence_number`.
+    pub fn new(component: ComponentId, sequence_number: u64) -> Self {
+        Self {
+            component,
+            sequence_number,
+            manifest_component_id: None,
+            vendor_id: None,
+            class_id: None,
+            payload: None,
+            description: None,
+            reference_uri: None,
+            tagged: false,
+            with_kid: true,
+        }
+    }
+
+    /// suit-manifest-component-id (the TEEP manifest identity).
+    pub fn manifest_component_id(mut self, id: ComponentId) -> Self {
+        self.manifest_component_id = Some(id);
+        self
+    }
+
+    /// suit-parameter-vendor-identifier (a 16-byte UUID), checked by the shared sequence.
+    pub fn vendor_id(mut self, id: impl Into<Vec<u8>>) -> Self {
+        self.vendor_id = Some(id.into());
+        self
+    }
+
+    /// suit-parameter-class-identifier (a 16-byte UUID), checked by the shared sequence.
+    pub fn class_id(mut self, id: impl Into<Vec<u8>>) -> Self {
+        self.class_id = Some(id.into());
+        self
+    }
+
+    /// The payload to install.
+    pub fn payload(mut self, payload: Payload) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// suit-text manifest description (English), carried inline.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// suit-reference-uri.
+    pub fn reference_uri(mut self, uri: impl Into<String>) -> Self {
+        self.reference_uri = Some(uri.into());
+        self
+    }
+
+    /// Whether to wrap the envelope in tag 107 (default: untagged, like the TEEP examples).
+    pub fn tagged(mut self, tagged: bool) -> Self {
+        self.tagged = tagged;
+        self
+    }
+
+    /// Whether the COSE_Sign1 carries the RFC 9679 thumbprint of the key as kid (default).
+    pub fn with_kid(mut self, with_kid: bool) -> Self {
+        self.with_kid = with_kid;
+        self
+    }
+
+    /// The encoded SUIT_Manifest (not yet bstr-wrapped).
+    pub fn build_manifest(&self) -> Result<Vec<u8>, SuitError> {
+        let payload = self.payload.as_ref().ok_or(SuitError::InvalidInput("no payload"))?;
+        let (vendor, class) = match (&self.vendor_id, &self.class_id) {
+            (Some(v), Some(c)) => (v, c),
+            _ => return Err(SuitError::InvalidInput("vendor and class identifiers are required")),
+        };
+        let (digest, size) = match payload {
+            Payload::Integrated { key, data } => {
+                if !key.starts_with('#') {
+                    return Err(SuitError::InvalidInput(
+                        "integrated payload key must start with #",
+                    ));
+                }
+                (SuitDigest::sha256(data), data.len() as u64)
+            }
+            Payload::Uri { digest, size, .. } => (digest.clone(), *size),
+        };
+
+        let common = self.common(vendor, class, &digest, size);
+        let install = self.install(payload);
+        let uninstall = sequence(|e| {
+            command(e, code::UNLINK, POLICY);
+        });
+        let text = self.description.as_deref().map(text_map);
+
+        let mut e = cbor::encoder();
+        let members = 5
+            + u64::from(self.reference_uri.is_some())
+            + u64::from(self.manifest_component_id.is_some())
+            + u64::from(text.is_some());
+        cbor::infallible(e.map(members));
+        cbor::infallible(e.u64(key::VERSION).and_then(|e| e.u64(1)));
+        cbor::infallible(e.u64(key::SEQUENCE_NUMBER).and_then(|e| e.u64(self.sequence_number)));
+        cbor::infallible(e.u64(key::COMMON).and_then(|e| e.bytes(&common)));
+        if let Some(uri) = &self.reference_uri {
+            cbor::infallible(e.u64(key::REFERENCE_URI).and_then(|e| e.str(uri)));
+        }
+        if let Some(id) = &self.manifest_component_id {
+            cbor::infallible(e.u64(key::MANIFEST_COMPONENT_ID));
+            id.encode_into(&mut e);
+        }
+        cbor::infallible(e.u64(key::INSTALL).and_then(|e| e.bytes(&install)));
+        if let Some(text) = &text {
+            cbor::infallible(e.u64(key::TEXT).and_then(|e| e.bytes(text)));
+        }
+        cbor::infallible(e.u64(key::UNINSTALL).and_then(|e| e.bytes(&uninstall)));
+        Ok(e.into_writer())
+    }
+
+    /// Builds and signs the envelope with `key` (algorithm: the key's default, ESP256 or
+    /// Ed25519, unless `alg` is given).
+    pub fn sign(&self, key: &SigningKey, alg: Option<Algorithm>) -> Result<Vec<u8>, SuitError> {
+        let manifest = self.build_manifest()?;
+        let mut wrapped = cbor::encoder();
+        cbor::infallible(wrapped.bytes(&manifest));
+        let wrapped = wrapped.into_writer();
+        let digest = SuitDigest::sha256(&wrapped).encode();
+
+        let alg = alg.unwrap_or_else(|| key.default_algorithm());
+        let kid = self.with_kid.then(|| key.public_key().thumbprint());
+        let block =
+            teep_cose::sign1_detached(&digest, key, alg, kid.as_ref().map(|k| &k[..]), &[], true)?;
+
+        let mut auth = cbor::encoder();
+        cbor::infallible(auth.array(2));
+        cbor::infallible(auth.bytes(&digest));
+        cbor::infallible(auth.bytes(&block));
+        let auth = auth.into_writer();
+
+        let mut e = cbor::encoder();
+        if self.tagged {
+            cbor::infallible(e.tag(minicbor::data::Tag::new(ENVELOPE_TAG)));
+        }
+        let integrated = match &self.payload {
+            Some(Payload::Integrated { key, data }) => Some((key, data)),
+            _ => None,
+        };
+        cbor::infallible(e.map(2 + u64::from(integrated.is_some())));
+        cbor::infallible(e.u64(2).and_then(|e| e.bytes(&auth)));
+        cbor::infallible(e.u64(3));
+        e.writer_mut().extend_from_slice(&wrapped);
+        if let Some((k, data)) = integrated {
+            cbor::infallible(e.str(k).and_then(|e| e.bytes(data)));
+        }
+        Ok(e.into_writer())
+    }
+
+    fn common(&self, vendor: &[u8], class: &[u8], digest: &SuitDigest, size: u64) -> Vec<u8> {
+        let shared = sequence(|e| {
+            cbor::infallible(e.i64(code::OVERRIDE_PARAMETERS));
+            cbor::infallible(e.map(4));
+            cbor::infallible(e.i64(param::VENDOR_IDENTIFIER).and_then(|e| e.bytes(vendor)));
+            cbor::infallible(e.i64(param::CLASS_IDENTIFIER).and_then(|e| e.bytes(class)));
+            cbor::infallible(e.i64(param::IMAGE_DIGEST).and_then(|e| e.bytes(&digest.encode())));
+            cbor::infallible(e.i64(param::IMAGE_SIZE).and_then(|e| e.u64(size)));
+            command(e, code::VENDOR_IDENTIFIER, POLICY);
+            command(e, code::CLASS_IDENTIFIER, POLICY);
+        });
+        let mut e = cbor::encoder();
+        cbor::infallible(e.map(2));
+        cbor::infallible(e.u64(2).and_then(|e| e.array(1)));
+        self.component.encode_into(&mut e);
+        cbor::infallible(e.u64(4).and_then(|e| e.bytes(&shared)));
+        e.into_writer()
+    }
+
+    fn install(&self, payload: &Payload) -> Vec<u8> {
+        let uri: &str = match payload {
+            Payload::Integrated { key, .. } => key,
+            Payload::Uri { uri, .. } => uri,
+        };
+        sequence(|e| {
+            cbor::infallible(e.i64(code::OVERRIDE_PARAMETERS));
+            cbor::infallible(e.map(1));
+            cbor::infallible(e.i64(param::URI).and_then(|e| e.str(uri)));
+            command(e, code::FETCH, POLICY);
+            command(e, code::IMAGE_MATCH, POLICY);
+        })
+    }
+}
+
+/// Encodes a command sequence; `body` writes the pairs, the array header is computed.
+fn sequence(body: impl FnOnce(&mut Encoder<Vec<u8>>)) -> Vec<u8> {
+    let mut inner = cbor::encoder();
+    body(&mut inner);
+    let inner = inner.into_writer();
+    // Count the items written: walk the encoded pairs.
+    let mut d = minicbor::Decoder::new(&inner);
+    let mut items = 0u64;
+    while d.position() < inner.len() {
+        if d.skip().is_err() {
+            break;
+        }
+        items += 1;
+    }
+    let mut e = cbor::encoder();
+    cbor::infallible(e.array(items));
+    e.writer_mut().extend_from_slice(&inner);
+    e.into_writer()
+}
+
+fn command(e: &mut Encoder<Vec<u8>>, command: i64, policy: u64) {
+    cbor::infallible(e.i64(command).and_then(|e| e.u64(policy)));
+}
+
+/// `{"en": {1: description}}` (SUIT_Text_Map).
+fn text_map(description: &str) -> Vec<u8> {
+    let mut e = cbor::encoder();
+    cbor::infallible(e.map(1).and_then(|e| e.str("en")).and_then(|e| e.map(1)));
+    cbor::infallible(e.u64(1).and_then(|e| e.str(description)));
+    e.into_writer()
+}

@@ -1,0 +1,162 @@
+//! The interface between the manifest processor and the device it installs on.
+//!
+//! draft-ietf-suit-manifest-34 §6 describes the processor as an abstract machine that acts on
+//! components; everything that touches storage, the network or executable code is a
+//! [`Platform`] call. All writes are staged: nothing becomes visible until [`Platform::commit`]
+//! and [`Platform::abort`] drops everything staged since the last commit. The TEEP Agent's
+//! software TEE implements this trait over files; a real TEE implements it over its
+//! secure storage.
+
+use alloc::vec::Vec;
+
+use crate::component::ComponentId;
+use crate::digest::SuitDigest;
+use crate::error::PlatformError;
+
+/// Which identifier condition is being evaluated (draft-ietf-suit-manifest-34 §8.4.8.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Identifier {
+    /// suit-condition-vendor-identifier (1), parameter 1.
+    Vendor,
+    /// suit-condition-class-identifier (2), parameter 2.
+    Class,
+    /// suit-condition-device-identifier (24), parameter 24.
+    Device,
+}
+
+/// A payload download in progress, returned by [`Platform::fetch`].
+///
+/// The processor pulls chunks and streams them into staging while hashing, so a payload is
+/// never held in memory as a whole.
+pub trait Download {
+    /// Reads the next chunk into `buf`; returns the number of bytes read, 0 at the end.
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, PlatformError>;
+}
+
+/// A download that serves a byte slice it owns; useful for platforms that already hold the
+/// payload (tests, caches).
+#[derive(Debug, Clone, Default)]
+pub struct BytesDownload {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl BytesDownload {
+    /// Serves `data`.
+    pub fn new(data: Vec<u8>) -> Self {
+        Self { data, pos: 0 }
+    }
+}
+
+impl Download for BytesDownload {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, PlatformError> {
+        let rest = self.data.get(self.pos..).unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        let (src, dst) = (rest.get(..n), buf.get_mut(..n));
+        if let (Some(src), Some(dst)) = (src, dst) {
+            dst.copy_from_slice(src);
+        }
+        self.pos = self.pos.saturating_add(n);
+        Ok(n)
+    }
+}
+
+/// What [`Platform::commit`] makes visible after a manifest was processed successfully.
+#[derive(Debug, Clone, Copy)]
+pub struct InstallRecord<'a> {
+    /// The manifest's identity: suit-manifest-component-id (draft-ietf-suit-trust-domains §5),
+    /// or its first component when the manifest has none.
+    pub manifest_id: &'a ComponentId,
+    /// suit-manifest-sequence-number of the installed manifest.
+    pub sequence_number: u64,
+    /// Digest of the bstr-wrapped manifest (as in the authentication wrapper).
+    pub manifest_digest: &'a SuitDigest,
+    /// The complete authenticated envelope as received (integrated payloads included).
+    pub envelope: &'a [u8],
+    /// The components the manifest declares (suit-common / suit-components).
+    pub components: &'a [ComponentId],
+    /// The components that received new staged content during this run.
+    pub written: &'a [ComponentId],
+}
+
+/// What the manifest processor needs from the device.
+///
+/// Contract: every `stage_*` call only changes staged state; [`commit`](Platform::commit)
+/// atomically publishes all staged changes together with the manifest record (a crash leaves
+/// either the old or the new state); [`abort`](Platform::abort) discards staged state. The
+/// processor calls exactly one of them at the end of each run, and never calls `commit` after
+/// a failure.
+pub trait Platform {
+    /// The download type returned by [`fetch`](Platform::fetch).
+    type Download: Download;
+
+    /// Starts fetching `uri` (suit-directive-fetch). `args` is suit-parameter-fetch-arguments.
+    ///
+    /// The platform maps the URI to wherever it may fetch from (a mirror, a local file, the
+    /// Broker); it must refuse URIs it is not configured for.
+    fn fetch(&mut self, uri: &str, args: Option<&[u8]>) -> Result<Self::Download, PlatformError>;
+
+    /// Whether the manifest may address `component` at all (draft-ietf-suit-manifest-34 §6.2:
+    /// unknown components are rejected). Called for every declared component before any
+    /// command runs. Default: every component is acceptable.
+    fn check_component(&self, component: &ComponentId) -> Result<(), PlatformError> {
+        let _ = component;
+        Ok(())
+    }
+
+    /// Whether the device matches identifier `value` of kind `kind` for `component`
+    /// (suit-condition-vendor/class/device-identifier). A device may match several class ids.
+    fn matches_identifier(&self, kind: Identifier, component: &ComponentId, value: &[u8]) -> bool;
+
+    /// The active slot of `component` (suit-condition-component-slot), if it has slots.
+    fn component_slot(&self, component: &ComponentId) -> Option<u64> {
+        let _ = component;
+        None
+    }
+
+    /// The sequence number of the installed manifest with this identity, if any.
+    fn installed_sequence_number(&self, manifest_id: &ComponentId) -> Option<u64>;
+
+    /// Starts a new staged image for `component`, replacing anything staged for it before.
+    fn stage_begin(&mut self, component: &ComponentId) -> Result<(), PlatformError>;
+
+    /// Writes `chunk` at `offset` of the staged image of `component`. The processor writes
+    /// sequentially from offset 0 after [`stage_begin`](Platform::stage_begin).
+    fn stage_write(
+        &mut self,
+        component: &ComponentId,
+        offset: u64,
+        chunk: &[u8],
+    ) -> Result<(), PlatformError>;
+
+    /// Reads from `component` at `offset`: the staged image if one exists in this run,
+    /// otherwise the installed one. Returns 0 at the end; `Err(UnknownComponent)` when the
+    /// component has no content at all.
+    fn read(
+        &mut self,
+        component: &ComponentId,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, PlatformError>;
+
+    /// Stages removal of `component` (suit-directive-unlink, draft-ietf-suit-trust-domains).
+    fn stage_unlink(&mut self, component: &ComponentId) -> Result<(), PlatformError>;
+
+    /// Stages removal of the manifest `manifest_id` and every component it installed
+    /// (TEEP unneeded-manifest-list, draft-ietf-teep-protocol-26 §4.4).
+    fn stage_uninstall(&mut self, manifest_id: &ComponentId) -> Result<(), PlatformError>;
+
+    /// Transfers execution to `component` (suit-directive-invoke). Only runs when the caller
+    /// asked for the invoke sequence.
+    fn invoke(&mut self, component: &ComponentId, args: Option<&[u8]>)
+    -> Result<(), PlatformError>;
+
+    /// Atomically publishes everything staged, and records the manifest when `record` is
+    /// `Some` (install) or forgets it when staged by
+    /// [`stage_uninstall`](Platform::stage_uninstall) (`None`).
+    fn commit(&mut self, record: Option<&InstallRecord<'_>>) -> Result<(), PlatformError>;
+
+    /// Drops everything staged since the last commit.
+    fn abort(&mut self);
+}

@@ -1,0 +1,278 @@
+//! SUIT_Report (draft-ietf-suit-report §4): the outcome of processing one manifest, which the
+//! TEEP Agent carries in the suit-reports of Success and Error messages
+//! (draft-ietf-teep-protocol-26 §4.5, §4.6).
+//!
+//! ```cddl
+//! SUIT_Report = {
+//!   suit-reference              => SUIT_Reference,          ; 99
+//!   ? suit-report-nonce         => bstr,                    ; 2
+//!   suit-report-records         => [* SUIT_Record / system-property-claims ],   ; 3
+//!   suit-report-result          => true / {                 ; 4
+//!     suit-report-result-code   => int,                     ; 5
+//!     suit-report-result-record => SUIT_Record,             ; 6
+//!     suit-report-result-reason => SUIT_Report_Reasons,     ; 7
+//!   },
+//! }
+//! SUIT_Reference = [ suit-report-manifest-uri : tstr, suit-report-manifest-digest : SUIT_Digest ]
+//! SUIT_Record = [ manifest-id : [* uint], manifest-section : int, section-offset : uint,
+//!                 component-index : uint, properties : {* $$SUIT_Parameters} ]
+//! ```
+//! Unprotected reports only: the TEEP message that carries them is itself signed.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use minicbor::Decoder;
+use minicbor::data::Type;
+
+use crate::cbor;
+use crate::digest::SuitDigest;
+use crate::error::{Reason, SuitError};
+
+const KEY_NONCE: u64 = 2;
+const KEY_RECORDS: u64 = 3;
+const KEY_RESULT: u64 = 4;
+const KEY_RESULT_CODE: u64 = 5;
+const KEY_RESULT_RECORD: u64 = 6;
+const KEY_RESULT_REASON: u64 = 7;
+const KEY_REFERENCE: u64 = 99;
+
+/// SUIT_Reference: which manifest the report is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuitReference {
+    /// suit-reference-uri of the manifest, or empty when it has none.
+    pub manifest_uri: String,
+    /// Digest of the manifest, as in its authentication wrapper.
+    pub manifest_digest: SuitDigest,
+}
+
+/// SUIT_Record: where in the manifest something happened.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Record {
+    /// Path of manifest indices through dependencies; empty for the root manifest.
+    pub manifest_id: Vec<u64>,
+    /// The manifest member (section key) being executed, e.g. 20 for suit-install.
+    pub section: i64,
+    /// Byte offset of the command within the section's command sequence.
+    pub offset: u64,
+    /// The component index the command applied to.
+    pub component_index: u64,
+    /// Parameters consumed by the command, as `(label, encoded CBOR value)` pairs.
+    pub properties: Vec<(i64, Vec<u8>)>,
+}
+
+/// suit-report-result: success, or the failing record with its reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportResult {
+    /// `true`: every command ran successfully.
+    Success,
+    /// The failing command.
+    Failure {
+        /// Implementation-specific result code (for debugging).
+        code: i64,
+        /// The record of the failing command.
+        record: Record,
+        /// The interoperable reason.
+        reason: Reason,
+    },
+}
+
+/// A SUIT_Report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuitReport {
+    /// The manifest reported on.
+    pub reference: SuitReference,
+    /// The nonce (e.g. the TEEP challenge or token), if any.
+    pub nonce: Option<Vec<u8>>,
+    /// Records of commands whose reporting policy asked for one.
+    pub records: Vec<Record>,
+    /// The result.
+    pub result: ReportResult,
+}
+
+impl SuitReport {
+    /// Whether the report says success.
+    pub fn is_success(&self) -> bool {
+        matches!(self.result, ReportResult::Success)
+    }
+
+    /// The CBOR encoding (preferred serialization).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut enc = cbor::encoder();
+        let pairs = 3 + u64::from(self.nonce.is_some());
+        cbor::infallible(enc.map(pairs));
+        if let Some(nonce) = &self.nonce {
+            cbor::infallible(enc.u64(KEY_NONCE));
+            cbor::infallible(enc.bytes(nonce));
+        }
+        cbor::infallible(enc.u64(KEY_RECORDS));
+        cbor::infallible(enc.array(self.records.len() as u64));
+        for r in &self.records {
+            encode_record(&mut enc, r);
+        }
+        cbor::infallible(enc.u64(KEY_RESULT));
+        match &self.result {
+            ReportResult::Success => cbor::infallible(enc.bool(true)),
+            ReportResult::Failure { code, record, reason } => {
+                cbor::infallible(enc.map(3));
+                cbor::infallible(enc.u64(KEY_RESULT_CODE));
+                cbor::infallible(enc.i64(*code));
+                cbor::infallible(enc.u64(KEY_RESULT_RECORD));
+                encode_record(&mut enc, record);
+                cbor::infallible(enc.u64(KEY_RESULT_REASON));
+                cbor::infallible(enc.u64(reason.code()));
+            }
+        }
+        cbor::infallible(enc.u64(KEY_REFERENCE));
+        cbor::infallible(enc.array(2));
+        cbor::infallible(enc.str(&self.reference.manifest_uri));
+        self.reference.manifest_digest.encode_into(&mut enc);
+        enc.into_writer()
+    }
+
+    /// Decodes a report (e.g. on the TAM side). Unknown keys are rejected.
+    pub fn decode(bytes: &[u8]) -> Result<Self, SuitError> {
+        cbor::precheck(bytes)?;
+        let mut d = Decoder::new(bytes);
+        let n = cbor::map_len(&mut d, "SUIT_Report")?;
+        let (mut reference, mut nonce, mut records, mut result) = (None, None, None, None);
+        for _ in 0..n {
+            let key = cbor::uint(&mut d, "SUIT_Report key")?;
+            match key {
+                KEY_NONCE => nonce = Some(cbor::bytes(&mut d, "suit-report-nonce")?.to_vec()),
+                KEY_RECORDS => {
+                    let count = cbor::array_len(&mut d, "suit-report-records")?;
+                    let mut list = Vec::new();
+                    for _ in 0..count {
+                        list.push(decode_record(&mut d)?);
+                    }
+                    records = Some(list);
+                }
+                KEY_RESULT => result = Some(decode_result(&mut d)?),
+                KEY_REFERENCE => {
+                    if cbor::array_len(&mut d, "SUIT_Reference")? != 2 {
+                        return Err(SuitError::Malformed("SUIT_Reference"));
+                    }
+                    let uri = cbor::text(&mut d, "suit-report-manifest-uri")?;
+                    let digest = SuitDigest::decode_from(&mut d)?;
+                    reference =
+                        Some(SuitReference { manifest_uri: uri.into(), manifest_digest: digest });
+                }
+                other => {
+                    return Err(SuitError::UnknownKey {
+                        map: "SUIT_Report",
+                        key: i64::try_from(other).unwrap_or(i64::MAX),
+                    });
+                }
+            }
+        }
+        Ok(SuitReport {
+            reference: reference.ok_or(SuitError::Malformed("SUIT_Report without reference"))?,
+            nonce,
+            records: records.ok_or(SuitError::Malformed("SUIT_Report without records"))?,
+            result: result.ok_or(SuitError::Malformed("SUIT_Report without result"))?,
+        })
+    }
+}
+
+fn encode_record(enc: &mut minicbor::Encoder<Vec<u8>>, r: &Record) {
+    cbor::infallible(enc.array(5));
+    cbor::infallible(enc.array(r.manifest_id.len() as u64));
+    for i in &r.manifest_id {
+        cbor::infallible(enc.u64(*i));
+    }
+    cbor::infallible(enc.i64(r.section));
+    cbor::infallible(enc.u64(r.offset));
+    cbor::infallible(enc.u64(r.component_index));
+    cbor::infallible(enc.map(r.properties.len() as u64));
+    for (label, value) in &r.properties {
+        cbor::infallible(enc.i64(*label));
+        // `value` is one encoded CBOR item produced by this crate.
+        let w = enc.writer_mut();
+        w.extend_from_slice(value);
+    }
+}
+
+fn decode_record(d: &mut Decoder<'_>) -> Result<Record, SuitError> {
+    let n = cbor::array_len(d, "SUIT_Record")?;
+    if n < 5 {
+        return Err(SuitError::Malformed("SUIT_Record needs five elements"));
+    }
+    let ids = cbor::array_len(d, "suit-record-manifest-id")?;
+    let mut manifest_id = Vec::new();
+    for _ in 0..ids {
+        manifest_id.push(cbor::uint(d, "suit-record-manifest-id")?);
+    }
+    let section = cbor::int(d, "suit-record-manifest-section")?;
+    let offset = cbor::uint(d, "suit-record-section-offset")?;
+    let component_index = cbor::uint(d, "suit-record-component-index")?;
+    let props = cbor::map_len(d, "suit-record-properties")?;
+    let mut properties = Vec::new();
+    for _ in 0..props {
+        let label = cbor::int(d, "parameter label")?;
+        properties.push((label, cbor::raw(d, "parameter value")?.to_vec()));
+    }
+    for _ in 5..n {
+        cbor::skip(d, "SUIT_Record extension")?;
+    }
+    Ok(Record { manifest_id, section, offset, component_index, properties })
+}
+
+fn decode_result(d: &mut Decoder<'_>) -> Result<ReportResult, SuitError> {
+    if d.datatype().ok() == Some(Type::Bool) {
+        return match d.bool() {
+            Ok(true) => Ok(ReportResult::Success),
+            _ => Err(SuitError::Malformed("suit-report-result must be true or a map")),
+        };
+    }
+    let n = cbor::map_len(d, "suit-report-result")?;
+    let (mut code, mut record, mut reason) = (None, None, None);
+    for _ in 0..n {
+        match cbor::uint(d, "suit-report-result key")? {
+            KEY_RESULT_CODE => code = Some(cbor::int(d, "suit-report-result-code")?),
+            KEY_RESULT_RECORD => record = Some(decode_record(d)?),
+            KEY_RESULT_REASON => {
+                let v = cbor::uint(d, "suit-report-result-reason")?;
+                reason = Some(Reason::from_code(v).ok_or(SuitError::Malformed("unknown reason"))?);
+            }
+            _ => return Err(SuitError::Malformed("unknown key in suit-report-result")),
+        }
+    }
+    match (code, record, reason) {
+        (Some(code), Some(record), Some(reason)) => {
+            Ok(ReportResult::Failure { code, record, reason })
+        }
+        _ => Err(SuitError::Malformed("incomplete suit-report-result")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_failure_report() {
+        let report = SuitReport {
+            reference: SuitReference {
+                manifest_uri: String::new(),
+                manifest_digest: SuitDigest::sha256(b"m"),
+            },
+            nonce: Some(alloc::vec![1, 2, 3]),
+            records: Vec::new(),
+            result: ReportResult::Failure {
+                code: 7,
+                record: Record {
+                    manifest_id: Vec::new(),
+                    section: 20,
+                    offset: 12,
+                    component_index: 0,
+                    properties: alloc::vec![(14, alloc::vec![0x14])],
+                },
+                reason: Reason::ConditionFailed,
+            },
+        };
+        let bytes = report.encode();
+        assert!(teep_cbor::check(&bytes, &teep_cbor::Limits::default()).is_ok());
+        assert_eq!(SuitReport::decode(&bytes).ok(), Some(report));
+    }
+}

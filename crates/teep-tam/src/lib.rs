@@ -1,0 +1,64 @@
+//! teep-tam: the Trusted Application Manager of teep-rs.
+//!
+//! * [`config`]: the `tam.toml` configuration ([`TamConfig`]).
+//! * [`store`]: devices, catalog, policy, tokens and history on SQLite or PostgreSQL.
+//! * [`session`]: the TAM's protocol behaviour ([`Tam::handle`]), without HTTP.
+//! * [`http`]: the TEEP/HTTP server side ([`router`]); [`serve`] runs it (HTTP or HTTPS).
+//! * [`admin`]: what the `teep tam` administration commands do ([`Admin`]).
+//! * [`policy`]: how the Update is decided.
+//!
+//! Specifications: draft-ietf-teep-protocol-26 (TAM behaviour §8.1, messages §5, cipher
+//! suites §9.1) and draft-ietf-teep-otrp-over-http-15 (the HTTP server side).
+//!
+//! # A session
+//! An empty POST gets a QueryRequest signed with COSE_Sign, one signature per mandatory suite
+//! (ESP256 and Ed25519; on a legacy endpoint also ES256 and EdDSA), asking for the installed
+//! Trusted Components with a fresh token. The QueryResponse must be a COSE_Sign1 whose kid is
+//! the RFC 9679 thumbprint of an enrolled Agent key; once its signature verifies the token is
+//! consumed, the tc-list recorded, and policy plus catalog decide an Update (COSE_Sign1 in the
+//! Agent's suite) or 204. Success records what the Update installed and deleted; Error records
+//! err-code and err-msg. Anything unverifiable, replayed or unexpected is dropped with 204 and
+//! a warning, and changes nothing.
+//!
+//! Devices are named by the thumbprint of their Agent key. Trusted Components are named by
+//! their manifest's suit-manifest-component-id (else its first component); a component id
+//! that a catalog manifest installs is accepted as another name for that manifest, in tc-list,
+//! requested-tc-list and policy alike.
+//!
+//! # Not supported yet
+//! * Attestation: the QueryRequest does not set the attestation bit, so no Evidence or
+//!   Attestation Result is requested, passed to a Verifier or appraised; an Error with
+//!   ERR_ATTESTATION_REQUIRED (the Agent asking to attest the TAM) is recorded but not
+//!   answered with a new QueryRequest.
+//! * Certificates: Agent and TAM keys are raw public keys; there is no X.509 chain for
+//!   Agents, so ERR_BAD_CERTIFICATE and ERR_CERTIFICATE_EXPIRED are never sent.
+//! * Agent keys in a form other than a COSE_Sign1 with a thumbprint kid (COSE_Sign from an
+//!   Agent, or a kid that is not the RFC 9679 thumbprint) are treated as unknown.
+//! * Freshness by timestamp or nonce without token; only tokens are used.
+//! * Personalisation data and dependency manifests are sent as catalog envelopes only; the
+//!   TAM does not build or re-sign manifests.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod component;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod policy;
+mod server;
+pub mod session;
+pub mod store;
+pub mod token;
+
+pub use admin::{Admin, DeviceStatus, PolicyTarget};
+pub use component::ComponentKey;
+pub use config::{TamConfig, Wire};
+pub use error::{AdminError, ConfigError, KeyError, ServeError, StoreError};
+pub use http::router;
+pub use keys::TamKeys;
+pub use server::{serve, serve_on};
+pub use session::{Incoming, Reply, SessionError, Tam};
+pub use store::Store;

@@ -1,0 +1,647 @@
+//! The TAM session core (draft-ietf-teep-protocol-26 §8.1 "TAM Behavior").
+//!
+//! [`Tam::handle`] is the TAM's ProcessConnect (empty body) and ProcessTeepMessage (a TEEP
+//! message) in one entry point. It keeps no state between calls except in the database, so
+//! any TAM process sharing the database can continue any session.
+//!
+//! Everything the peer sends is checked before anything changes: the COSE signature must
+//! verify with the enrolled key named by the kid (RFC 9679 thumbprint), and only then is the
+//! token consumed, atomically and once (§8.1: "expire the token value after receiving the
+//! first response from the device that has a valid signature"). A message that fails any
+//! check is dropped (§8.1: "drops the message if it is not valid"): the answer is empty (HTTP
+//! 204), a warning is logged with at most a token prefix, and no state changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use teep_cose::{Algorithm, PublicKey};
+use teep_proto::{
+    CipherSuite, DataItemRequested, ErrCode, Message, QueryRequest, QueryResponse, SuitCoseProfile,
+    Token, Update,
+};
+
+use crate::component::ComponentKey;
+use crate::config::{TamConfig, Wire};
+use crate::error::{KeyError, ServeError, StoreError};
+use crate::keys::TamKeys;
+use crate::policy::{self, CatalogEntry, DeviceView};
+use crate::store::{ComponentRow, DeviceRow, Store, TokenPurpose, TokenRecord};
+use crate::token::{IssuedToken, RandomError, TokenPrefix, token_hash};
+
+/// One request as the transport hands it to the TAM.
+#[derive(Clone, Copy, Debug)]
+pub struct Incoming<'a> {
+    /// The HTTP body; `None` when empty (a new session).
+    pub body: Option<&'a [u8]>,
+    /// Numbering of the endpoint the request arrived on.
+    pub wire: Wire,
+    /// Client address, used only to bound anonymous session tokens.
+    pub peer: Option<IpAddr>,
+    /// Current time, Unix seconds.
+    pub now: u64,
+}
+
+/// What the transport sends back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// A COSE-protected TEEP message.
+    Message(Vec<u8>),
+    /// Nothing left to send (HTTP 204).
+    Empty,
+}
+
+/// A local failure: the TAM could not produce an answer (HTTP 500). Peer errors never end up
+/// here.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The random number generator failed.
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    /// Signing an outgoing message failed.
+    #[error("cannot protect outgoing message: {0}")]
+    Seal(String),
+}
+
+/// What the TAM remembers with an Update's token, to apply it on Success.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct UpdateContext {
+    /// (hex CBOR component id, sequence number) sent in manifest-list.
+    install: Vec<(String, u64)>,
+    /// Hex CBOR component ids sent in unneeded-manifest-list.
+    delete: Vec<String>,
+}
+
+/// The TAM: configuration, database and keys.
+pub struct Tam {
+    config: TamConfig,
+    store: Store,
+    keys: TamKeys,
+    anchors: Vec<PublicKey>,
+}
+
+impl core::fmt::Debug for Tam {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tam").field("keys", &self.keys).finish_non_exhaustive()
+    }
+}
+
+/// SUIT COSE profiles the TAM offers (draft-ietf-suit-mti).
+const SUIT_PROFILES: [SuitCoseProfile; 4] = [
+    SuitCoseProfile::SHA256_ESP256_ECDH_A128CTR,
+    SuitCoseProfile::SHA256_ED25519_ECDH_A128CTR,
+    SuitCoseProfile::SHA256_ESP256_ECDH_A128GCM,
+    SuitCoseProfile::SHA256_ED25519_ECDH_CHACHA_POLY,
+];
+
+impl Tam {
+    /// Assembles a TAM from its parts. `anchors` are the Agent keys accepted for automatic
+    /// enrolment (see [`crate::config::AgentAdmission`]).
+    pub fn new(config: TamConfig, store: Store, keys: TamKeys, anchors: Vec<PublicKey>) -> Self {
+        Tam { config, store, keys, anchors }
+    }
+
+    /// Opens the database, loads (creating if missing) the keys and the Agent trust anchors
+    /// (SPKI PEM, JWK or COSE_Key files) named by `config`.
+    pub async fn open(config: TamConfig) -> Result<Self, ServeError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.state_dir)?;
+        let store = Store::connect(&config.database_url(), config.max_db_connections).await?;
+        let keys = TamKeys::load_or_generate(&config)?;
+        let mut anchors = Vec::new();
+        for path in &config.agents.trust_anchors {
+            let path = config.resolve(path);
+            let bytes = std::fs::read(&path)
+                .map_err(|e| KeyError::Io { path: path.clone(), reason: e.to_string() })?;
+            let key = crate::admin::parse_public_key(&bytes)
+                .map_err(|e| KeyError::Invalid { path: path.clone(), reason: e.to_string() })?;
+            anchors.push(key);
+        }
+        Ok(Tam::new(config, store, keys, anchors))
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &TamConfig {
+        &self.config
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The TAM's signing keys.
+    pub fn keys(&self) -> &TamKeys {
+        &self.keys
+    }
+
+    /// Handles one request: ProcessConnect for an empty body, ProcessTeepMessage otherwise.
+    pub async fn handle(&self, incoming: Incoming<'_>) -> Result<Reply, SessionError> {
+        match incoming.body {
+            None => self.connect(&incoming).await,
+            Some(body) => self.process(body, &incoming).await,
+        }
+    }
+
+    /// §8.1: "When the ProcessConnect API is invoked, the TAM sends a QueryRequest message",
+    /// signed with COSE_Sign, one signature per algorithm of the offered suites (§9.1).
+    async fn connect(&self, incoming: &Incoming<'_>) -> Result<Reply, SessionError> {
+        let holder = match incoming.peer {
+            Some(ip) => format!("peer:{ip}"),
+            None => "peer:unknown".to_owned(),
+        };
+        let token = self.issue(holder, TokenPurpose::Query, None, incoming.now).await?;
+        let request = query_request(Some(proto_token(&token)?), incoming.wire);
+        let signers: Vec<_> = allowed(incoming.wire)
+            .into_iter()
+            .filter_map(|alg| self.keys.for_algorithm(alg).map(|key| (key, alg)))
+            .collect();
+        let bytes = teep_proto::seal_sign(
+            &Message::QueryRequest(request),
+            incoming.wire.numbering(),
+            &signers,
+        )
+        .map_err(|e| SessionError::Seal(e.to_string()))?;
+        tracing::debug!(token = %TokenPrefix(token.as_bytes()), wire = incoming.wire.as_str(),
+            "sending QueryRequest");
+        Ok(Reply::Message(bytes))
+    }
+
+    async fn process(&self, body: &[u8], incoming: &Incoming<'_>) -> Result<Reply, SessionError> {
+        let numbering = incoming.wire.numbering();
+
+        // Who claims to speak: the kid of the COSE_Sign1 is the Agent key's thumbprint.
+        let kid = match teep_cose::Sign1::decode(body) {
+            Ok(sign1) => sign1.kid().map(<[u8]>::to_vec),
+            Err(e) => {
+                tracing::warn!(error = %e, "dropping message that is not a COSE_Sign1");
+                return Ok(Reply::Empty);
+            }
+        };
+        let Some(kid) = kid else {
+            tracing::warn!("dropping message without kid");
+            return Ok(Reply::Empty);
+        };
+        let Some((device, key, enrolled)) = self.agent(&kid, incoming.now).await? else {
+            tracing::warn!(kid = %short(&kid), "dropping message from unknown Agent key");
+            return Ok(Reply::Empty);
+        };
+        if device.blocked {
+            tracing::warn!(device = %short(&kid), "dropping message from blocked device");
+            return Ok(Reply::Empty);
+        }
+
+        // Verify before anything else looks at the content.
+        let opened = match teep_proto::open(
+            body,
+            numbering,
+            std::slice::from_ref(&key),
+            &allowed(incoming.wire),
+        ) {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::warn!(device = %short(&kid), error = %e,
+                        "dropping message that does not verify or decode");
+                return Ok(Reply::Empty);
+            }
+        };
+        if !enrolled {
+            // Auto-enrolment happens only once the signature verified.
+            self.store.enroll_device(&device).await?;
+            tracing::info!(device = %short(&kid), "auto-enrolled Agent from trust anchor");
+        }
+        let alg = opened.algorithm;
+        let Some(token) = opened.message.token().map(|t| t.as_bytes().to_vec()) else {
+            tracing::warn!(device = %short(&kid), "dropping message without token");
+            return Ok(Reply::Empty);
+        };
+        let session = Session { tam: self, device: &device, incoming, token: &token, alg };
+        let reply = match opened.message {
+            Message::QueryResponse(response) => session.query_response(response).await?,
+            Message::Success(success) => session.success(&success).await?,
+            Message::Error(error) => session.error(&error).await?,
+            other => {
+                tracing::warn!(device = %short(&kid), kind = ?other.kind(),
+                    "dropping message a TAM does not accept");
+                Reply::Empty
+            }
+        };
+        Ok(reply)
+    }
+
+    /// Finds the Agent key for `kid`: an enrolled device, or (with auto-enrolment) a trust
+    /// anchor. Returns the device row, its key and whether it is already enrolled.
+    async fn agent(
+        &self,
+        kid: &[u8],
+        now: u64,
+    ) -> Result<Option<(DeviceRow, PublicKey, bool)>, StoreError> {
+        if let Some(row) = self.store.device(kid).await? {
+            return Ok(PublicKey::from_cose_key(&row.cose_key).ok().map(|key| (row, key, true)));
+        }
+        if !self.config.agents.auto_enroll {
+            return Ok(None);
+        }
+        let Some(key) = self.anchors.iter().find(|k| k.thumbprint().as_slice() == kid) else {
+            return Ok(None);
+        };
+        let row = DeviceRow {
+            thumbprint: kid.to_vec(),
+            cose_key: key.to_cose_key(),
+            label: Some("auto-enrolled".into()),
+            wire: Wire::Rfc.as_str().into(),
+            blocked: false,
+            enrolled_at: now,
+            last_seen: None,
+            last_error_code: None,
+            last_error_msg: None,
+            last_error_at: None,
+        };
+        Ok(Some((row, key.clone(), false)))
+    }
+
+    async fn issue(
+        &self,
+        holder: String,
+        purpose: TokenPurpose,
+        context: Option<String>,
+        now: u64,
+    ) -> Result<IssuedToken, SessionError> {
+        let token = IssuedToken::generate(self.config.token_len)?;
+        let record = TokenRecord {
+            hash: token.hash(),
+            holder,
+            purpose,
+            created_at: now,
+            expires_at: now.saturating_add(self.config.token_timeout_secs),
+            context,
+        };
+        self.store.issue_token(&record, self.config.max_tokens_per_device).await?;
+        Ok(token)
+    }
+}
+
+/// One verified message from one device.
+struct Session<'s> {
+    tam: &'s Tam,
+    device: &'s DeviceRow,
+    incoming: &'s Incoming<'s>,
+    token: &'s [u8],
+    alg: Algorithm,
+}
+
+impl Session<'_> {
+    fn device_hex(&self) -> String {
+        hex::encode(&self.device.thumbprint)
+    }
+
+    /// Consumes the token for `purpose`; false (and a warning) when it is not open.
+    async fn consume(&self, purpose: TokenPurpose) -> Result<Option<Option<String>>, StoreError> {
+        let hash = token_hash(self.token);
+        let holder = self.device_hex();
+        let holder = match purpose {
+            TokenPurpose::Query => None,
+            TokenPurpose::Update => Some(holder.as_str()),
+        };
+        self.tam.store.consume_token(&hash, purpose, holder, self.incoming.now).await
+    }
+
+    async fn seen(&self) -> Result<(), StoreError> {
+        let store = &self.tam.store;
+        store
+            .touch_device(&self.device.thumbprint, self.incoming.wire.as_str(), self.incoming.now)
+            .await
+    }
+
+    async fn event(&self, kind: &str, detail: &str) -> Result<(), StoreError> {
+        self.tam
+            .store
+            .log_event(Some(&self.device.thumbprint), kind, detail, self.incoming.now)
+            .await
+    }
+
+    /// The catalog's name for a reported component id: the manifest that installs it, else
+    /// the id itself. `None` for ids too large to keep.
+    async fn canonical(&self, segments: &[Vec<u8>]) -> Result<Option<ComponentKey>, StoreError> {
+        let Ok(key) = ComponentKey::from_parts(segments) else {
+            return Ok(None);
+        };
+        Ok(match self.tam.store.resolve_alias(key.as_cbor()).await? {
+            Some(manifest_id) => ComponentKey::from_cbor(&manifest_id).ok().or(Some(key)),
+            None => Some(key),
+        })
+    }
+
+    /// §8.1.1 Handling a QueryResponse Message.
+    async fn query_response(&self, response: QueryResponse) -> Result<Reply, SessionError> {
+        let prefix = TokenPrefix(self.token);
+        if self.consume(TokenPurpose::Query).await?.is_none() {
+            tracing::warn!(device = %short(&self.device.thumbprint), token = %prefix,
+                "dropping QueryResponse with unknown, expired or replayed token");
+            return Ok(Reply::Empty);
+        }
+        tracing::debug!(device = %short(&self.device.thumbprint), token = %prefix,
+            "QueryResponse verified");
+        self.seen().await?;
+
+        // §8.1.1: the parameters the QueryRequest asked for must be present and SUIT Report
+        // nonces must match the token; otherwise drop it and say why in an Update.
+        let asked = query_request(
+            Some(Token::from_slice(self.token).map_err(seal_error)?),
+            self.incoming.wire,
+        );
+        if let Err(e) = response.check_answers(&asked) {
+            tracing::warn!(device = %short(&self.device.thumbprint), error = %e,
+                "QueryResponse lacks what the QueryRequest asked for");
+            return self
+                .error_update(ErrCode::PERMANENT_ERROR, "QueryResponse lacks tc-list")
+                .await;
+        }
+        if !self.reports_match(response.suit_reports.as_deref()) {
+            return self.error_update(ErrCode::PERMANENT_ERROR, "SUIT Report nonce mismatch").await;
+        }
+
+        // Installed state from tc-list; sequence numbers stay as the TAM recorded them.
+        let now = self.incoming.now;
+        let mut view = DeviceView::default();
+        let known: BTreeMap<Vec<u8>, Option<u64>> = self
+            .tam
+            .store
+            .components(&self.device.thumbprint)
+            .await?
+            .into_iter()
+            .map(|c| (c.component_id, c.sequence_number))
+            .collect();
+        let mut rows = Vec::new();
+        for claims in response.tc_list.iter().flatten() {
+            let Some(key) = self.canonical(claims.component_id.segments()).await? else {
+                continue;
+            };
+            let seq = known.get(key.as_cbor()).copied().flatten();
+            let digest =
+                claims.parameter(teep_proto::SUIT_PARAMETER_IMAGE_DIGEST).map(<[u8]>::to_vec);
+            rows.push(ComponentRow {
+                component_id: key.as_cbor().to_vec(),
+                sequence_number: seq,
+                digest,
+                updated_at: now,
+            });
+            view.installed.insert(key, seq);
+        }
+        self.tam.store.replace_components(&self.device.thumbprint, &rows).await?;
+        for info in response.requested_tc_list.iter().flatten() {
+            if let Some(key) = self.canonical(info.component_id.segments()).await? {
+                view.requested.insert(key, info.tc_manifest_sequence_number);
+            }
+        }
+        for id in response.unneeded_manifest_list.iter().flatten() {
+            if let Some(key) = self.canonical(id.segments()).await? {
+                view.unneeded.insert(key);
+            }
+        }
+        self.event(
+            "query-response",
+            &format!(
+                "installed {}, requested {}, unneeded {}",
+                view.installed.len(),
+                view.requested.len(),
+                view.unneeded.len()
+            ),
+        )
+        .await?;
+
+        // Policy and catalog decide the Update.
+        let rules = self.tam.store.effective_policy(&self.device_hex()).await?;
+        let rules: Vec<_> = rules
+            .into_iter()
+            .filter_map(|r| ComponentKey::from_cbor(&r.component_id).ok().map(|k| (k, r)))
+            .collect();
+        let mut wanted: BTreeSet<ComponentKey> = rules.iter().map(|(k, _)| k.clone()).collect();
+        wanted.extend(view.requested.keys().cloned());
+        let mut catalog = BTreeMap::new();
+        for key in wanted {
+            if let Some(tc) = self.tam.store.latest_tc(key.as_cbor()).await? {
+                let entry =
+                    CatalogEntry { sequence_number: tc.sequence_number, envelope: tc.envelope };
+                catalog.insert(key, entry);
+            }
+        }
+        let plan = policy::plan(&rules, &view, &catalog);
+        for key in &plan.unsatisfiable {
+            tracing::warn!(component = %key, "policy requires a component the catalog lacks");
+        }
+        if plan.is_empty() {
+            tracing::debug!(device = %short(&self.device.thumbprint), "nothing to update");
+            return Ok(Reply::Empty);
+        }
+        self.update(plan).await
+    }
+
+    /// Sends the Update for `plan`, COSE_Sign1 in the suite the Agent used (§9.1: "the
+    /// selected TEEP cipher suite MUST be used in both directions").
+    async fn update(&self, plan: policy::Plan) -> Result<Reply, SessionError> {
+        let context = UpdateContext {
+            install: plan
+                .install
+                .iter()
+                .map(|(k, e)| (hex::encode(k.as_cbor()), e.sequence_number))
+                .collect(),
+            delete: plan.delete.iter().map(|k| hex::encode(k.as_cbor())).collect(),
+        };
+        let context =
+            serde_json::to_string(&context).map_err(|e| SessionError::Seal(e.to_string()))?;
+        let token = self
+            .tam
+            .issue(self.device_hex(), TokenPurpose::Update, Some(context), self.incoming.now)
+            .await?;
+        let unneeded: Vec<_> =
+            plan.delete.iter().map(|k| teep_proto::ComponentId::new(k.parts())).collect();
+        let manifests: Vec<_> = plan.install.iter().map(|(_, e)| e.envelope.clone()).collect();
+        let update = Update {
+            token: Some(proto_token(&token)?),
+            manifest_list: (!manifests.is_empty()).then_some(manifests),
+            unneeded_manifest_list: (!unneeded.is_empty()).then_some(unneeded),
+            ..Update::default()
+        };
+        let reply = self.seal_update(update).await?;
+        let detail =
+            format!("sent {} manifests, {} deletions", plan.install.len(), plan.delete.len());
+        self.event("update", &detail).await?;
+        tracing::debug!(device = %short(&self.device.thumbprint),
+            token = %TokenPrefix(token.as_bytes()), install = plan.install.len(),
+            delete = plan.delete.len(), "sending Update");
+        Ok(reply)
+    }
+
+    /// An Update carrying only err-code and err-msg (§8.1.1, when a QueryResponse is not
+    /// acceptable).
+    async fn error_update(&self, code: ErrCode, msg: &str) -> Result<Reply, SessionError> {
+        let token = self
+            .tam
+            .issue(self.device_hex(), TokenPurpose::Update, None, self.incoming.now)
+            .await?;
+        let update = Update {
+            token: Some(proto_token(&token)?),
+            err_code: Some(code),
+            err_msg: Some(msg.to_owned()),
+            ..Update::default()
+        };
+        self.event("update", &format!("sent err-code {}: {msg}", code.rfc_value())).await?;
+        self.seal_update(update).await
+    }
+
+    async fn seal_update(&self, update: Update) -> Result<Reply, SessionError> {
+        let Some(key) = self.tam.keys.for_algorithm(self.alg) else {
+            return Err(SessionError::Seal(format!("no TAM key for algorithm {}", self.alg.0)));
+        };
+        let numbering = self.incoming.wire.numbering();
+        teep_proto::seal_sign1(&Message::Update(update), numbering, key, self.alg)
+            .map(Reply::Message)
+            .map_err(seal_error)
+    }
+
+    /// §8.1.2 Handling a Success Message: record what the Update installed and deleted.
+    async fn success(&self, success: &teep_proto::Success) -> Result<Reply, SessionError> {
+        if !self.reports_match(success.suit_reports.as_deref()) {
+            return Ok(Reply::Empty);
+        }
+        let Some(context) = self.consume(TokenPurpose::Update).await? else {
+            tracing::warn!(device = %short(&self.device.thumbprint),
+                token = %TokenPrefix(self.token),
+                "dropping Success with unknown, expired or replayed token");
+            return Ok(Reply::Empty);
+        };
+        self.seen().await?;
+        let context: UpdateContext =
+            context.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default();
+        let now = self.incoming.now;
+        let installed: Vec<_> = context
+            .install
+            .iter()
+            .filter_map(|(id, seq)| {
+                Some(ComponentRow {
+                    component_id: hex::decode(id).ok()?,
+                    sequence_number: Some(*seq),
+                    digest: None,
+                    updated_at: now,
+                })
+            })
+            .collect();
+        let deleted: Vec<_> = context.delete.iter().filter_map(|id| hex::decode(id).ok()).collect();
+        self.tam.store.apply_update(&self.device.thumbprint, &installed, &deleted).await?;
+        let detail = format!("installed {}, deleted {}", installed.len(), deleted.len());
+        self.event("success", &detail).await?;
+        tracing::debug!(device = %short(&self.device.thumbprint), "Success recorded");
+        Ok(Reply::Empty)
+    }
+
+    /// §8.1.2 Handling an Error Message: record err-code and err-msg.
+    async fn error(&self, error: &teep_proto::TeepError) -> Result<Reply, SessionError> {
+        if !self.reports_match(error.suit_reports.as_deref()) {
+            return Ok(Reply::Empty);
+        }
+        let answered = match self.consume(TokenPurpose::Update).await? {
+            Some(_) => "Update",
+            None => match self.consume(TokenPurpose::Query).await? {
+                Some(_) => "QueryRequest",
+                None => {
+                    tracing::warn!(device = %short(&self.device.thumbprint),
+                        token = %TokenPrefix(self.token),
+                        "dropping Error with unknown, expired or replayed token");
+                    return Ok(Reply::Empty);
+                }
+            },
+        };
+        self.seen().await?;
+        let code = error.err_code;
+        let name = code.name().unwrap_or("unknown");
+        let msg = error.err_msg.as_deref();
+        self.tam
+            .store
+            .record_device_error(&self.device.thumbprint, code.rfc_value(), msg, self.incoming.now)
+            .await?;
+        let mut detail = format!("{name} ({}) in answer to {answered}", code.rfc_value());
+        if code == ErrCode::UNSUPPORTED_CIPHER_SUITES {
+            let suites: Vec<String> = error
+                .supported_teep_cipher_suites
+                .iter()
+                .flatten()
+                .map(|s| format!("{:?}", s.sign1_algorithm()))
+                .collect();
+            detail.push_str(&format!("; Agent supports sign1 algorithms {}", suites.join(",")));
+        }
+        if let Some(msg) = msg {
+            detail.push_str(&format!(": {msg}"));
+        }
+        self.event("error", &detail).await?;
+        tracing::info!(device = %short(&self.device.thumbprint), err_code = code.rfc_value(),
+            err = name, "Agent reported an error");
+        Ok(Reply::Empty)
+    }
+
+    /// §8.1.2: the nonce of every SUIT Report must match the token; otherwise drop.
+    fn reports_match(&self, reports: Option<&[Vec<u8>]>) -> bool {
+        for report in reports.unwrap_or_default() {
+            match teep_suit::SuitReport::decode(report) {
+                Ok(r) if r.nonce.as_deref().is_none_or(|n| n == self.token) => {}
+                _ => {
+                    tracing::warn!(device = %short(&self.device.thumbprint),
+                        "dropping message whose SUIT Report is malformed or has a foreign nonce");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The QueryRequest this TAM sends on `wire`: it asks for the installed Trusted Components
+/// with a token (attestation is not requested yet; see the crate documentation).
+fn query_request(token: Option<Token>, wire: Wire) -> QueryRequest {
+    QueryRequest {
+        token,
+        versions: Some(vec![0]),
+        supported_teep_cipher_suites: offered_suites(wire),
+        supported_suit_cose_profiles: SUIT_PROFILES.to_vec(),
+        data_item_requested: DataItemRequested::TRUSTED_COMPONENTS,
+        ..QueryRequest::default()
+    }
+}
+
+fn seal_error(e: impl core::fmt::Display) -> SessionError {
+    SessionError::Seal(e.to_string())
+}
+
+/// Suites offered in the QueryRequest: the two mandatory ones, plus their legacy aliases on a
+/// legacy endpoint.
+fn offered_suites(wire: Wire) -> Vec<CipherSuite> {
+    let mut suites = vec![CipherSuite::SIGN1_ESP256, CipherSuite::SIGN1_ED25519];
+    if wire == Wire::Legacy {
+        suites.extend([CipherSuite::SIGN1_ES256_LEGACY, CipherSuite::SIGN1_EDDSA_LEGACY]);
+    }
+    suites
+}
+
+/// Algorithms accepted from Agents on an endpoint; the QueryRequest carries one signature
+/// per algorithm (§9.1).
+fn allowed(wire: Wire) -> Vec<Algorithm> {
+    match wire {
+        Wire::Rfc => vec![Algorithm::ESP256, Algorithm::ED25519],
+        Wire::Legacy => {
+            vec![Algorithm::ESP256, Algorithm::ED25519, Algorithm::ES256, Algorithm::EDDSA]
+        }
+    }
+}
+
+fn proto_token(token: &IssuedToken) -> Result<Token, SessionError> {
+    Token::from_slice(token.as_bytes()).map_err(|e| SessionError::Seal(e.to_string()))
+}
+
+/// First eight hex digits of a thumbprint, for logs.
+fn short(thumbprint: &[u8]) -> String {
+    hex::encode(thumbprint.get(..4).unwrap_or(thumbprint))
+}

@@ -1,0 +1,323 @@
+//! Test harness: a real TAM over loopback HTTP on SQLite or a fresh PostgreSQL database, and
+//! a simulated TEEP Agent built from teep-proto and teep-cose.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use teep_cose::{Algorithm, PublicKey, SigningKey};
+use teep_proto::{Message, Numbering, QueryRequest, QueryResponse};
+use teep_tam::{Admin, Tam, TamConfig, TamKeys};
+use tokio::sync::oneshot;
+
+/// Where the published TEEP examples live.
+pub const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
+
+pub const TEEP: &str = "application/teep+cbor";
+
+/// Reads a `.hex.txt` vector (hex digits, whitespace and `#` comments).
+pub fn hex_vector(name: &str) -> Vec<u8> {
+    let text = std::fs::read_to_string(format!("{VECTORS}/{name}")).unwrap();
+    let digits: String = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default())
+        .flat_map(|l| l.chars())
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect();
+    hex::decode(digits).unwrap()
+}
+
+pub fn vector_text(name: &str) -> String {
+    std::fs::read_to_string(format!("{VECTORS}/{name}")).unwrap()
+}
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A running TAM.
+pub struct TestTam {
+    pub url: String,
+    pub legacy_url: String,
+    pub tam: Arc<Tam>,
+    pub admin: Admin,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    pg_database: Option<PgDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+/// A throw-away PostgreSQL database, dropped (even when the test panics) with the guard.
+struct PgDatabase(String);
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        // Drop cannot await: run the statement on a thread with its own small runtime.
+        let dropper = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(drop_pg_database(&name));
+            }
+        });
+        let _ = dropper.join();
+    }
+}
+
+/// Creates a fresh PostgreSQL database; `None` when the test must be skipped.
+async fn fresh_pg_database() -> Option<(String, String)> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = match sqlx::AnyConnection::connect(PG_ADMIN_URL).await {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var("TEEP_SKIP_PG").as_deref() == Ok("1") {
+                eprintln!("PostgreSQL unreachable ({e}); skipped because TEEP_SKIP_PG=1");
+                return None;
+            }
+            panic!("PostgreSQL at {PG_ADMIN_URL} is unreachable: {e} (set TEEP_SKIP_PG=1 to skip)");
+        }
+    };
+    let mut suffix = [0_u8; 8];
+    getrandom::fill(&mut suffix).unwrap();
+    let name = format!("teep_tam_test_{}", hex::encode(suffix));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    Some((name.clone(), format!("postgres://postgres@127.0.0.1:5432/{name}")))
+}
+
+async fn drop_pg_database(name: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(PG_ADMIN_URL).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+impl TestTam {
+    /// Starts a TAM; `None` only for PostgreSQL with TEEP_SKIP_PG=1 and no server.
+    pub async fn start(db: Db) -> Option<Self> {
+        Self::start_with(db, |_| {}).await
+    }
+
+    pub async fn start_with(db: Db, tweak: impl FnOnce(&mut TamConfig)) -> Option<Self> {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = TamConfig { state_dir: dir.path().to_owned(), ..TamConfig::default() };
+        let mut pg_database = None;
+        if db == Db::Postgres {
+            let (name, url) = fresh_pg_database().await?;
+            config.database_url = Some(url);
+            pg_database = Some(PgDatabase(name));
+        }
+        tweak(&mut config);
+        let tam = Arc::new(Tam::open(config).await.unwrap());
+        let admin = Admin::new(tam.store().clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server_tam = Arc::clone(&tam);
+        let server = tokio::spawn(async move {
+            teep_tam::serve_on(server_tam, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        let client =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Some(TestTam {
+            url: format!("http://{address}/tam"),
+            legacy_url: format!("http://{address}/tam/legacy"),
+            tam,
+            admin,
+            client,
+            shutdown: Some(tx),
+            server: Some(server),
+            pg_database,
+            _dir: dir,
+        })
+    }
+
+    pub fn keys(&self) -> &TamKeys {
+        self.tam.keys()
+    }
+
+    pub fn tam_public_keys(&self) -> Vec<PublicKey> {
+        self.keys().public_keys().to_vec()
+    }
+
+    /// POSTs `body` (empty: a new session) with the TEEP media types.
+    pub async fn post(&self, body: &[u8]) -> reqwest::Response {
+        self.post_to(&self.url, body).await
+    }
+
+    pub async fn post_to(&self, url: &str, body: &[u8]) -> reqwest::Response {
+        let mut request = self.client.post(url).header("accept", TEEP);
+        if !body.is_empty() {
+            request = request.header("content-type", TEEP);
+        }
+        request.body(body.to_vec()).send().await.unwrap()
+    }
+
+    /// Stops the server and drops the PostgreSQL database.
+    pub async fn finish(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+        self.tam.store().close().await;
+        // Dropping `self` drops the PostgreSQL database.
+    }
+}
+
+/// A simulated TEEP Agent: a key and the protocol crates.
+pub struct Agent {
+    pub key: SigningKey,
+    pub alg: Algorithm,
+    pub numbering: Numbering,
+}
+
+impl Agent {
+    pub fn p256() -> Self {
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        Agent {
+            key: SigningKey::generate_p256(&mut rng),
+            alg: Algorithm::ESP256,
+            numbering: Numbering::Rfc,
+        }
+    }
+
+    pub fn ed25519() -> Self {
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        Agent {
+            key: SigningKey::generate_ed25519(&mut rng),
+            alg: Algorithm::ED25519,
+            numbering: Numbering::Rfc,
+        }
+    }
+
+    pub fn public_pem(&self) -> String {
+        self.key.public_key().to_spki_pem()
+    }
+
+    pub fn thumbprint(&self) -> [u8; 32] {
+        self.key.public_key().thumbprint()
+    }
+
+    /// Verifies a TAM message with the TAM's keys and decodes it.
+    pub fn open(&self, bytes: &[u8], tam_keys: &[PublicKey]) -> Message {
+        let allowed = [Algorithm::ESP256, Algorithm::ED25519, Algorithm::ES256, Algorithm::EDDSA];
+        teep_proto::open(bytes, self.numbering, tam_keys, &allowed).unwrap().message
+    }
+
+    pub fn query_request(&self, bytes: &[u8], tam_keys: &[PublicKey]) -> QueryRequest {
+        match self.open(bytes, tam_keys) {
+            Message::QueryRequest(q) => q,
+            other => panic!("expected QueryRequest, got {:?}", other.kind()),
+        }
+    }
+
+    pub fn seal(&self, message: &Message) -> Vec<u8> {
+        teep_proto::seal_sign1(message, self.numbering, &self.key, self.alg).unwrap()
+    }
+
+    /// A QueryResponse answering `request` with an installed list.
+    pub fn query_response(
+        &self,
+        request: &QueryRequest,
+        installed: &[Vec<Vec<u8>>],
+        requested: &[Vec<Vec<u8>>],
+    ) -> Vec<u8> {
+        let response = QueryResponse {
+            token: request.token.clone(),
+            tc_list: Some(
+                installed
+                    .iter()
+                    .map(|id| teep_proto::SystemPropertyClaims {
+                        component_id: teep_proto::ComponentId::new(id.clone()),
+                        parameters: vec![(
+                            teep_proto::SUIT_PARAMETER_IMAGE_DIGEST,
+                            image_digest_parameter(id),
+                        )],
+                    })
+                    .collect(),
+            ),
+            requested_tc_list: (!requested.is_empty()).then(|| {
+                requested
+                    .iter()
+                    .map(|id| teep_proto::RequestedTcInfo {
+                        component_id: teep_proto::ComponentId::new(id.clone()),
+                        tc_manifest_sequence_number: None,
+                        have_binary: None,
+                    })
+                    .collect()
+            }),
+            ..QueryResponse::default()
+        };
+        self.seal(&Message::QueryResponse(response))
+    }
+
+    pub fn success(&self, token: &teep_proto::Token) -> Vec<u8> {
+        let success = teep_proto::Success { token: Some(token.clone()), ..Default::default() };
+        self.seal(&Message::Success(success))
+    }
+}
+
+/// suit-parameter-image-digest value: a bstr-wrapped SUIT_Digest (here over the id bytes).
+fn image_digest_parameter(id: &[Vec<u8>]) -> Vec<u8> {
+    let digest = teep_suit::SuitDigest::sha256(&id.concat()).encode();
+    let mut e = minicbor::Encoder::new(Vec::new());
+    e.bytes(&digest).unwrap();
+    e.into_writer()
+}
+
+/// suit-manifest-component-id of suit_uri / suit_integrated: the catalog's name for them.
+pub fn example_manifest_id() -> teep_tam::ComponentKey {
+    let mut parts = example_component();
+    parts[3] = b"suit".to_vec();
+    teep_tam::ComponentKey::from_parts(&parts).unwrap()
+}
+
+/// The component id of the published examples suit_uri / suit_integrated.
+pub fn example_component() -> Vec<Vec<u8>> {
+    vec![
+        b"TEEP-Device".to_vec(),
+        b"SecureFS".to_vec(),
+        hex::decode("8D82573A926D4754935332DC29997F74").unwrap(),
+        b"ta".to_vec(),
+    ]
+}
+
+/// Enrols `agent`, registers the example TC signer, adds suit_uri (seq 3) to the catalog and
+/// requires it on every device.
+pub async fn provision(tam: &TestTam, agent: &Agent) {
+    let now = 1_000;
+    tam.admin
+        .enroll_device(agent.public_pem().as_bytes(), Some("test"), teep_tam::Wire::Rfc, now)
+        .await
+        .unwrap();
+    let signer = vector_text("teep-protocol/example-signer-public.pem");
+    tam.admin.add_signer("example", signer.as_bytes(), now).await.unwrap();
+    let row = tam.admin.add_tc(&hex_vector("teep-protocol/suit_uri.hex.txt"), now).await.unwrap();
+    assert_eq!(row.sequence_number, 3);
+    let id = teep_tam::ComponentKey::from_parts(&example_component()).unwrap();
+    tam.admin.require(&teep_tam::PolicyTarget::AllDevices, &id, 0).await.unwrap();
+}

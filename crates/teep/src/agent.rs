@@ -1,0 +1,198 @@
+//! `teep agent …`: create and run a TEEP Agent on the software TEE.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use teep_agent::ipc::{self, AgentHandle as _};
+use teep_agent::software::{self, config, init};
+
+/// `teep agent` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum AgentCommand {
+    /// Create a software-TEE state directory: Agent key, configuration, empty store.
+    Init {
+        /// State directory to create.
+        #[arg(long, default_value = "agent-state")]
+        dir: PathBuf,
+        /// Agent key algorithm.
+        #[arg(long, value_enum, default_value_t = crate::KeyAlg::Esp256)]
+        key_alg: crate::KeyAlg,
+        /// URI of the TAM to trust (TEEP over HTTP endpoint).
+        #[arg(long)]
+        tam_uri: String,
+        /// PEM file with the TAM's public keys (several keys may sit in one file).
+        #[arg(long, required = true)]
+        tam_keys: Vec<PathBuf>,
+        /// Numbering this TAM speaks.
+        #[arg(long, value_enum, default_value_t = crate::Wire::Rfc)]
+        wire: crate::Wire,
+        /// Public key file of a Trusted Component signer to trust (repeatable).
+        #[arg(long = "tc-signer")]
+        tc_signers: Vec<PathBuf>,
+        /// SUIT vendor identifier of this device (hex, repeatable).
+        #[arg(long = "vendor-id")]
+        vendor_ids: Vec<String>,
+        /// SUIT class identifier of this device (hex, repeatable).
+        #[arg(long = "class-id")]
+        class_ids: Vec<String>,
+        /// Payload mirror `PREFIX=TARGET`: URIs starting with PREFIX are fetched from TARGET
+        /// (a loopback `http://` base or a `file://` directory) instead (repeatable).
+        #[arg(long = "mirror")]
+        mirrors: Vec<String>,
+        /// Accept ES256 (-7) and EdDSA (-8) from TAMs, as legacy peers send.
+        #[arg(long)]
+        accept_legacy_algorithms: bool,
+    },
+    /// Run the Agent behind a Unix socket for the Broker, until interrupted.
+    Serve {
+        /// State directory.
+        #[arg(long, default_value = "agent-state")]
+        dir: PathBuf,
+        /// Socket path (default: `agent.sock` in the state directory).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Ask a running Agent what it has installed.
+    Status {
+        /// Socket path of the running Agent.
+        #[arg(long, default_value = "agent-state/agent.sock")]
+        socket: PathBuf,
+    },
+}
+
+/// Runs a `teep agent` command.
+pub async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AgentCommand::Init {
+            dir,
+            key_alg,
+            tam_uri,
+            tam_keys,
+            wire,
+            tc_signers,
+            vendor_ids,
+            class_ids,
+            mirrors,
+            accept_legacy_algorithms,
+        } => {
+            let mut file = config::ConfigFile {
+                accept_legacy_algorithms,
+                tc_signers: read_all(&tc_signers)?,
+                ..Default::default()
+            };
+            file.tams.push(config::TamEntry {
+                uri: tam_uri,
+                numbering: Some(numbering(wire)),
+                public_keys: split_pem(&read_all(&tam_keys)?),
+            });
+            file.device.vendor_ids = vendor_ids;
+            file.device.class_ids = class_ids;
+            for m in mirrors {
+                let (prefix, target) = m.split_once('=').with_context(|| {
+                    format!("--mirror {m:?}: expected PREFIX=TARGET, e.g. https://example.org/=file:///srv/tc/")
+                })?;
+                file.mirrors
+                    .push(config::Mirror { prefix: prefix.to_owned(), target: target.to_owned() });
+            }
+            if key_alg == crate::KeyAlg::Ed25519 {
+                file.suites = vec![config::SuiteName::Ed25519];
+            }
+            let options = init::InitOptions {
+                key_kind: match key_alg {
+                    crate::KeyAlg::Esp256 => init::KeyKind::P256,
+                    crate::KeyAlg::Ed25519 => init::KeyKind::Ed25519,
+                },
+                config: file,
+            };
+            let done = init::init(&dir, &options)
+                .with_context(|| format!("cannot initialise the Agent in {}", dir.display()))?;
+            println!("Agent state directory: {}", dir.display());
+            println!("Agent kid (RFC 9679 thumbprint): {}", hex::encode(done.kid));
+            println!(
+                "Agent public key (enrol it at the TAM with `teep tam device add`): {}",
+                dir.join(init::PUBLIC_KEY_FILE).display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AgentCommand::Serve { dir, socket } => serve(&dir, socket).await,
+        AgentCommand::Status { socket } => {
+            let client = ipc::Client::connect(&socket).await.with_context(|| {
+                format!(
+                    "cannot reach the Agent at {} (is `teep agent serve` running?)",
+                    socket.display()
+                )
+            })?;
+            let status = client.status().await.context("the Agent did not answer")?;
+            print_status(&status);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn numbering(wire: crate::Wire) -> config::NumberingName {
+    match wire {
+        crate::Wire::Rfc => config::NumberingName::Rfc,
+        crate::Wire::Legacy => config::NumberingName::Legacy,
+    }
+}
+
+fn read_all(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display())))
+        .collect()
+}
+
+/// Splits PEM files that hold several keys into one PEM text per key.
+pub fn split_pem(texts: &[String]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for text in texts {
+        let mut current = String::new();
+        for line in text.lines() {
+            current.push_str(line);
+            current.push('\n');
+            if line.starts_with("-----END ") {
+                keys.push(std::mem::take(&mut current));
+            }
+        }
+        if !current.trim().is_empty() {
+            keys.push(current);
+        }
+    }
+    keys
+}
+
+async fn serve(dir: &Path, socket: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let agent = software::open(dir)
+        .with_context(|| format!("cannot open the Agent state directory {}", dir.display()))?;
+    let socket = socket.unwrap_or_else(|| dir.join(init::SOCKET_FILE));
+    let listener =
+        ipc::bind(&socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
+    eprintln!("teep agent: serving the Broker API on {}", socket.display());
+    ipc::serve_listener(
+        listener,
+        Arc::new(Mutex::new(agent)),
+        ipc::DEFAULT_MAX_FRAME,
+        crate::shutdown_signal(),
+    )
+    .await?;
+    let _ = std::fs::remove_file(&socket);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints an Agent's installed components.
+pub fn print_status(status: &ipc::AgentStatus) {
+    if status.installed.is_empty() {
+        println!("no Trusted Components installed");
+    }
+    for c in &status.installed {
+        println!(
+            "{}\tsequence {}",
+            crate::component_text(&c.component_id),
+            c.sequence_number.map(|n| n.to_string()).unwrap_or_else(|| "?".into())
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! `teep`: the TAM, the TEEP Agent (software TEE), the TEEP Broker, the decoder and the demo in
+//! one binary.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod agent;
+mod broker;
+mod decode;
+mod diag;
+mod tam;
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// teep-rs: IETF TEEP (Trusted Execution Environment Provisioning).
+#[derive(Parser, Debug)]
+#[command(name = "teep", version, about, long_about = None)]
+struct Cli {
+    /// Log filter (tracing syntax, e.g. `info`, `teep_tam=debug`); `RUST_LOG` also works.
+    #[arg(long, global = true, env = "TEEP_LOG", default_value = "warn")]
+    log: String,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Decode, validate and print a TEEP message, COSE structure, SUIT envelope or EAT.
+    Decode(DecodeArgs),
+    /// Run and administer a TAM (Trusted Application Manager).
+    Tam {
+        #[command(subcommand)]
+        command: tam::TamCommand,
+    },
+    /// Create and run a TEEP Agent on the software TEE.
+    Agent {
+        #[command(subcommand)]
+        command: agent::AgentCommand,
+    },
+    /// TEEP Broker: relay between TAMs and the Agent (RFC 9397 conceptual APIs).
+    Broker {
+        #[command(flatten)]
+        options: broker::BrokerOptions,
+        #[command(subcommand)]
+        command: broker::BrokerCommand,
+    },
+    /// Generate a key pair (PKCS#8 PEM private key, SPKI PEM public key).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct DecodeArgs {
+    /// File to read, or `-` for standard input; binary CBOR or hex text with `#` comments.
+    input: String,
+    /// Numbering of TEEP labels on the wire.
+    #[arg(long, value_enum, default_value_t = Wire::Rfc)]
+    wire: Wire,
+}
+
+/// TEEP code point numbering.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Wire {
+    /// draft-ietf-teep-protocol-26 and the IANA registries.
+    Rfc,
+    /// Drafts up to -25, as deployed implementations and the published examples use.
+    Legacy,
+}
+
+impl From<Wire> for teep_proto::Numbering {
+    fn from(w: Wire) -> Self {
+        match w {
+            Wire::Rfc => teep_proto::Numbering::Rfc,
+            Wire::Legacy => teep_proto::Numbering::Legacy,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Generate a new signing key.
+    Generate {
+        /// Algorithm of the key.
+        #[arg(long, value_enum, default_value_t = KeyAlg::Esp256)]
+        alg: KeyAlg,
+        /// Where to write the private key (PKCS#8 PEM, mode 0600); the public key goes to
+        /// the same path with `.pub.pem`.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the RFC 9679 thumbprint (the TEEP kid) of a public or private key file.
+    Thumbprint {
+        /// PEM file (SPKI public key or PKCS#8 private key).
+        key: PathBuf,
+    },
+}
+
+/// Signature algorithms of the mandatory TEEP cipher suites.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum KeyAlg {
+    /// ECDSA P-256 with SHA-256 (ESP256, -9).
+    Esp256,
+    /// Ed25519 (-19).
+    Ed25519,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log, cli.log_format);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("teep: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Decode(args) => run_decode(&args),
+        Command::Keys { command } => keys(command),
+        Command::Tam { command } => runtime()?.block_on(tam::run(command)),
+        Command::Agent { command } => runtime()?.block_on(agent::run(command)),
+        Command::Broker { options, command } => runtime()?.block_on(broker::run(options, command)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// A SUIT_Component_Identifier in the CLI's text form (`/`-separated, text or 0x-hex parts).
+pub fn component_text(parts: &[Vec<u8>]) -> String {
+    teep_tam::ComponentKey::from_parts(parts)
+        .map(|k| k.to_string())
+        .unwrap_or_else(|_| format!("{} parts", parts.len()))
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Installs the process-wide rustls provider (aws-lc-rs) once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+fn run_decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
+    let raw = if args.input == "-" {
+        let mut v = Vec::new();
+        std::io::stdin().read_to_end(&mut v)?;
+        v
+    } else {
+        std::fs::read(&args.input)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.input))?
+    };
+    let outcome = decode::input_bytes(&raw).and_then(|b| decode::decode(&b, args.wire.into()));
+    match outcome {
+        Ok(d) => {
+            println!("/ {}: {} /", d.kind.describe(), d.summary);
+            print!("{}", d.diagnostic);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{}: invalid: {e}", args.input);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        KeysCommand::Generate { alg, out } => {
+            let key = keyfile::generate(alg);
+            keyfile::write_private(&out, &key)?;
+            let public = keyfile::public_path(&out);
+            std::fs::write(&public, key.public_key().to_spki_pem())?;
+            println!(
+                "wrote {} and {} (kid {})",
+                out.display(),
+                public.display(),
+                hex::encode(key.public_key().thumbprint())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Thumbprint { key } => {
+            let public = keyfile::read_public(&key)?;
+            println!("{}", hex::encode(public.thumbprint()));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Key files: PKCS#8 PEM private keys (mode 0600) and SPKI PEM public keys.
+mod keyfile {
+    use std::path::{Path, PathBuf};
+
+    use anyhow::Context as _;
+    use teep_cose::{PublicKey, SigningKey};
+
+    use crate::KeyAlg;
+
+    /// A fresh key from the operating system's CSPRNG.
+    pub fn generate(alg: KeyAlg) -> SigningKey {
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        match alg {
+            KeyAlg::Esp256 => SigningKey::generate_p256(&mut rng),
+            KeyAlg::Ed25519 => SigningKey::generate_ed25519(&mut rng),
+        }
+    }
+
+    /// `x.pem` → `x.pub.pem`.
+    pub fn public_path(private: &Path) -> PathBuf {
+        let stem = private.file_stem().and_then(|s| s.to_str()).unwrap_or("key");
+        private.with_file_name(format!("{stem}.pub.pem"))
+    }
+
+    /// Writes a private key readable by its owner only.
+    pub fn write_private(path: &Path, key: &SigningKey) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let pem = zeroize::Zeroizing::new(key.to_pkcs8_pem());
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+        f.write_all(pem.as_bytes())?;
+        f.sync_all()?;
+        Ok(())
+    }
+
+    /// Reads a public key from an SPKI PEM file, or the public half of a PKCS#8 PEM file.
+    pub fn read_public(path: &Path) -> anyhow::Result<PublicKey> {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        );
+        if let Ok(k) = PublicKey::from_spki_pem(&text) {
+            return Ok(k);
+        }
+        SigningKey::from_pkcs8_pem(&text).map(|k| k.public_key()).map_err(|e| {
+            anyhow::anyhow!("{}: neither an SPKI public key nor a PKCS#8 key: {e}", path.display())
+        })
+    }
+}

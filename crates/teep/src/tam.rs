@@ -1,0 +1,470 @@
+//! `teep tam …`: set up, run and administer a TAM.
+//!
+//! Every administration command opens the TAM's store (the SQLite file under the state
+//! directory, or the configured PostgreSQL URL) directly, so it works while the TAM serves.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use teep_tam::{Admin, ComponentKey, PolicyTarget, TamConfig, TamKeys, Wire};
+
+use crate::unix_now;
+
+/// Where the TAM's configuration is.
+#[derive(Args, Debug, Clone)]
+pub struct TamLocation {
+    /// The TAM configuration file (its `state_dir` holds keys and the SQLite file).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "TEEP_TAM_CONFIG",
+        default_value = "tam-state/tam.toml"
+    )]
+    config: PathBuf,
+}
+
+impl TamLocation {
+    fn load(&self) -> anyhow::Result<TamConfig> {
+        TamConfig::load(&self.config).with_context(|| {
+            format!(
+                "cannot load the TAM configuration {} (create one with `teep tam init`)",
+                self.config.display()
+            )
+        })
+    }
+}
+
+/// `teep tam` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum TamCommand {
+    /// Create a state directory with a configuration file and the TAM's two signing keys.
+    Init {
+        /// State directory to create.
+        #[arg(long, default_value = "tam-state")]
+        state: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Database URL (default: the SQLite file `tam.db` in the state directory), e.g.
+        /// `postgres://postgres@127.0.0.1:5432/tam`.
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Serve TEEP over HTTP until interrupted (SIGINT or SIGTERM).
+    Serve {
+        #[command(flatten)]
+        at: TamLocation,
+        /// Override the listen address of the configuration.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Override the database URL of the configuration.
+        #[arg(long, env = "TEEP_TAM_DATABASE_URL")]
+        database: Option<String>,
+    },
+    /// Print the TAM's public keys (SPKI PEM), the trust anchors Agents need.
+    Keys {
+        #[command(flatten)]
+        at: TamLocation,
+    },
+    /// Trusted Component signers, whose keys catalog manifests must verify against.
+    Signer {
+        #[command(flatten)]
+        at: TamLocation,
+        #[command(subcommand)]
+        command: SignerCommand,
+    },
+    /// The catalog of Trusted Components (signed SUIT envelopes).
+    Tc {
+        #[command(flatten)]
+        at: TamLocation,
+        #[command(subcommand)]
+        command: TcCommand,
+    },
+    /// Devices, known by the RFC 9679 thumbprint of their Agent key.
+    Device {
+        #[command(flatten)]
+        at: TamLocation,
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+    /// Which Trusted Components devices must have, and which they must delete.
+    Policy {
+        #[command(flatten)]
+        at: TamLocation,
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// What the TAM knows about one device: components, policy, last error, history.
+    Status {
+        #[command(flatten)]
+        at: TamLocation,
+        /// Device thumbprint (hex, or an unambiguous prefix).
+        device: String,
+    },
+}
+
+/// `teep tam signer …`
+#[derive(Subcommand, Debug)]
+pub enum SignerCommand {
+    /// Register a signer key (SPKI PEM, JWK or COSE_Key file).
+    Add {
+        /// A name for the signer.
+        name: String,
+        /// The public key file.
+        key: PathBuf,
+    },
+    /// List signers.
+    List,
+    /// Remove a signer.
+    Remove {
+        /// The signer's name.
+        name: String,
+    },
+}
+
+/// `teep tam tc …`
+#[derive(Subcommand, Debug)]
+pub enum TcCommand {
+    /// Add a signed SUIT envelope (binary, or hex text with `#` comments); it must verify
+    /// against a registered signer.
+    Add {
+        /// The envelope file.
+        envelope: PathBuf,
+    },
+    /// List the catalog.
+    List,
+    /// Remove a Trusted Component (all versions, or one sequence number).
+    Remove {
+        /// Component id: parts separated by `/`, each text or `0x`-prefixed hex.
+        component: String,
+        /// Only this manifest sequence number.
+        #[arg(long)]
+        sequence: Option<u64>,
+    },
+}
+
+/// `teep tam device …`
+#[derive(Subcommand, Debug)]
+pub enum DeviceCommand {
+    /// Enrol a device by its Agent public key (SPKI PEM, JWK or COSE_Key file).
+    Add {
+        /// The Agent's public key file.
+        key: PathBuf,
+        /// A label for operators.
+        #[arg(long)]
+        label: Option<String>,
+        /// Numbering the device's Agent speaks.
+        #[arg(long, value_enum, default_value_t = crate::Wire::Rfc)]
+        wire: crate::Wire,
+    },
+    /// List devices.
+    List,
+    /// Refuse every session of a device.
+    Block {
+        /// Device thumbprint (hex, or an unambiguous prefix).
+        device: String,
+    },
+    /// Accept a blocked device again.
+    Unblock {
+        /// Device thumbprint (hex, or an unambiguous prefix).
+        device: String,
+    },
+    /// Forget a device.
+    Remove {
+        /// Device thumbprint (hex, or an unambiguous prefix).
+        device: String,
+    },
+}
+
+/// `teep tam policy …`
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Require a Trusted Component (at a minimum manifest sequence number).
+    Require {
+        /// Component id: parts separated by `/`, each text or `0x`-prefixed hex.
+        component: String,
+        /// Minimum manifest sequence number.
+        #[arg(long, default_value_t = 0)]
+        min_sequence: u64,
+        /// Only this device (thumbprint or prefix); default: every device.
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Delete a Trusted Component (sent in unneeded-manifest-list).
+    Delete {
+        /// Component id: parts separated by `/`, each text or `0x`-prefixed hex.
+        component: String,
+        /// Only this device (thumbprint or prefix); default: every device.
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Remove a rule.
+    Clear {
+        /// Component id.
+        component: String,
+        /// Only this device's rule; default: the rule for every device.
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// List every rule.
+    List,
+}
+
+/// Runs a `teep tam` command.
+pub async fn run(command: TamCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TamCommand::Init { state, listen, database } => init(&state, listen, database),
+        TamCommand::Serve { at, listen, database } => serve(&at, listen, database).await,
+        TamCommand::Keys { at } => {
+            let config = at.load()?;
+            let keys = TamKeys::load(&config).context("cannot load the TAM keys")?;
+            for key in keys.public_keys() {
+                print!("{}", key.to_spki_pem());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TamCommand::Signer { at, command } => signer(&admin(&at).await?, command).await,
+        TamCommand::Tc { at, command } => tc(&admin(&at).await?, command).await,
+        TamCommand::Device { at, command } => device(&admin(&at).await?, command).await,
+        TamCommand::Policy { at, command } => policy(&admin(&at).await?, command).await,
+        TamCommand::Status { at, device } => status(&admin(&at).await?, &device).await,
+    }
+}
+
+fn init(state: &Path, listen: SocketAddr, database: Option<String>) -> anyhow::Result<ExitCode> {
+    let file = state.join("tam.toml");
+    anyhow::ensure!(!file.exists(), "{} exists already; not overwriting it", file.display());
+    std::fs::create_dir_all(state)
+        .with_context(|| format!("cannot create the state directory {}", state.display()))?;
+    let state = std::fs::canonicalize(state)?;
+    let config = TamConfig {
+        state_dir: state.clone(),
+        listen,
+        database_url: database,
+        ..Default::default()
+    };
+    config.validate()?;
+    let keys = TamKeys::load_or_generate(&config).context("cannot create the TAM keys")?;
+    std::fs::write(&file, config.to_toml())?;
+    let anchors = state.join("tam-public-keys.pem");
+    let pem: String = keys.public_keys().iter().map(|k| k.to_spki_pem()).collect();
+    std::fs::write(&anchors, pem)?;
+    println!("TAM state directory: {}", state.display());
+    println!("configuration:       {}", file.display());
+    println!("public keys (give these to Agents as TAM trust anchors): {}", anchors.display());
+    println!("next: `teep tam serve -c {}`", file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(
+    at: &TamLocation,
+    listen: Option<SocketAddr>,
+    database: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let mut config = at.load()?;
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    if database.is_some() {
+        config.database_url = database;
+    }
+    crate::install_crypto_provider();
+    eprintln!("teep tam: serving TEEP on {}", config.listen);
+    teep_tam::serve(config, crate::shutdown_signal()).await.context("the TAM stopped")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn admin(at: &TamLocation) -> anyhow::Result<Admin> {
+    let config = at.load()?;
+    Admin::connect(&config).await.context("cannot open the TAM store")
+}
+
+fn component(text: &str) -> anyhow::Result<ComponentKey> {
+    ComponentKey::parse_text(text).map_err(|e| {
+        anyhow::anyhow!(
+            "component id {text:?}: {e} (write parts separated by `/`, each text or 0x-hex)"
+        )
+    })
+}
+
+async fn target(admin: &Admin, device: Option<&str>) -> anyhow::Result<PolicyTarget> {
+    Ok(match device {
+        Some(d) => PolicyTarget::Device(admin.resolve_device(d).await?),
+        None => PolicyTarget::AllDevices,
+    })
+}
+
+async fn signer(admin: &Admin, command: SignerCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        SignerCommand::Add { name, key } => {
+            let bytes =
+                std::fs::read(&key).with_context(|| format!("cannot read {}", key.display()))?;
+            let row = admin.add_signer(&name, &bytes, unix_now()).await?;
+            println!("signer {} added (kid {})", row.name, hex::encode(&row.thumbprint));
+        }
+        SignerCommand::List => {
+            for row in admin.signers().await? {
+                println!("{}\t{}", row.name, hex::encode(&row.thumbprint));
+            }
+        }
+        SignerCommand::Remove { name } => {
+            admin.remove_signer(&name).await?;
+            println!("signer {name} removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn tc(admin: &Admin, command: TcCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TcCommand::Add { envelope } => {
+            let raw = std::fs::read(&envelope)
+                .with_context(|| format!("cannot read {}", envelope.display()))?;
+            let bytes = crate::decode::input_bytes(&raw)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", envelope.display()))?;
+            let row = admin.add_tc(&bytes, unix_now()).await?;
+            println!(
+                "added {} sequence {} ({} bytes, signed by {})",
+                ComponentKey::from_cbor(&row.component_id)
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|_| hex::encode(&row.component_id)),
+                row.sequence_number,
+                row.envelope_len,
+                row.signer
+            );
+        }
+        TcCommand::List => {
+            for row in admin.tcs().await? {
+                println!(
+                    "{}\tsequence {}\t{} bytes\tsigner {}",
+                    ComponentKey::from_cbor(&row.component_id)
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|_| hex::encode(&row.component_id)),
+                    row.sequence_number,
+                    row.envelope_len,
+                    row.signer
+                );
+            }
+        }
+        TcCommand::Remove { component: c, sequence } => {
+            let n = admin.remove_tc(&component(&c)?, sequence).await?;
+            println!("removed {n} version(s) of {c}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn device(admin: &Admin, command: DeviceCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DeviceCommand::Add { key, label, wire } => {
+            let bytes =
+                std::fs::read(&key).with_context(|| format!("cannot read {}", key.display()))?;
+            let wire = match wire {
+                crate::Wire::Rfc => Wire::Rfc,
+                crate::Wire::Legacy => Wire::Legacy,
+            };
+            let row = admin.enroll_device(&bytes, label.as_deref(), wire, unix_now()).await?;
+            println!("device {} enrolled", hex::encode(&row.thumbprint));
+        }
+        DeviceCommand::List => {
+            for row in admin.devices().await? {
+                println!(
+                    "{}\t{}\t{}{}\tlast seen {}",
+                    hex::encode(&row.thumbprint),
+                    row.label.as_deref().unwrap_or("-"),
+                    row.wire,
+                    if row.blocked { "\tBLOCKED" } else { "" },
+                    row.last_seen.map(|t| t.to_string()).unwrap_or_else(|| "never".into())
+                );
+            }
+        }
+        DeviceCommand::Block { device } => {
+            let id = admin.resolve_device(&device).await?;
+            admin.set_blocked(&id, true).await?;
+            println!("device {} blocked", hex::encode(id));
+        }
+        DeviceCommand::Unblock { device } => {
+            let id = admin.resolve_device(&device).await?;
+            admin.set_blocked(&id, false).await?;
+            println!("device {} unblocked", hex::encode(id));
+        }
+        DeviceCommand::Remove { device } => {
+            let id = admin.resolve_device(&device).await?;
+            admin.remove_device(&id).await?;
+            println!("device {} removed", hex::encode(id));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn policy(admin: &Admin, command: PolicyCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PolicyCommand::Require { component: c, min_sequence, device } => {
+            let target = target(admin, device.as_deref()).await?;
+            admin.require(&target, &component(&c)?, min_sequence).await?;
+            println!("required {c} (sequence >= {min_sequence})");
+        }
+        PolicyCommand::Delete { component: c, device } => {
+            let target = target(admin, device.as_deref()).await?;
+            admin.delete(&target, &component(&c)?).await?;
+            println!("{c} will be deleted");
+        }
+        PolicyCommand::Clear { component: c, device } => {
+            let target = target(admin, device.as_deref()).await?;
+            admin.clear_rule(&target, &component(&c)?).await?;
+            println!("rule for {c} removed");
+        }
+        PolicyCommand::List => {
+            for row in admin.policies().await? {
+                println!(
+                    "{}\t{:?}\t{}\tmin sequence {}",
+                    row.device,
+                    row.action,
+                    ComponentKey::from_cbor(&row.component_id)
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|_| hex::encode(&row.component_id)),
+                    row.min_sequence
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(admin: &Admin, device: &str) -> anyhow::Result<ExitCode> {
+    let id = admin.resolve_device(device).await?;
+    let s = admin.status(&id).await?;
+    println!("device {}", hex::encode(&s.device.thumbprint));
+    println!("  label      {}", s.device.label.as_deref().unwrap_or("-"));
+    println!("  numbering  {}", s.device.wire);
+    println!("  blocked    {}", s.device.blocked);
+    println!(
+        "  last seen  {}",
+        s.device.last_seen.map(|t| t.to_string()).unwrap_or_else(|| "never".into())
+    );
+    if let Some(code) = s.device.last_error_code {
+        println!(
+            "  last error code {code}: {}",
+            s.device.last_error_msg.as_deref().unwrap_or("(no message)")
+        );
+    }
+    println!("  installed:");
+    for c in &s.components {
+        println!(
+            "    {}\tsequence {}",
+            ComponentKey::from_cbor(&c.component_id)
+                .map(|k| k.to_string())
+                .unwrap_or_else(|_| hex::encode(&c.component_id)),
+            c.sequence_number.map(|n| n.to_string()).unwrap_or_else(|| "?".into())
+        );
+    }
+    println!("  recent events:");
+    for e in &s.events {
+        println!("    {}\t{}\t{}", e.at, e.kind, e.detail);
+    }
+    Ok(ExitCode::SUCCESS)
+}
