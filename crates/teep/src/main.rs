@@ -7,7 +7,9 @@
 mod agent;
 mod broker;
 mod decode;
+mod demo;
 mod diag;
+mod manifest;
 mod tam;
 
 use std::io::Read as _;
@@ -38,6 +40,9 @@ enum LogFormat {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run TAM, Broker and a software-TEE Agent on loopback: install, update and delete a
+    /// Trusted Component, and print what happened.
+    Demo(demo::DemoArgs),
     /// Decode, validate and print a TEEP message, COSE structure, SUIT envelope or EAT.
     Decode(DecodeArgs),
     /// Run and administer a TAM (Trusted Application Manager).
@@ -56,6 +61,11 @@ enum Command {
         options: broker::BrokerOptions,
         #[command(subcommand)]
         command: broker::BrokerCommand,
+    },
+    /// Build, sign, sever, encrypt and inspect SUIT manifests.
+    Manifest {
+        #[command(subcommand)]
+        command: manifest::ManifestCommand,
     },
     /// Generate a key pair (PKCS#8 PEM private key, SPKI PEM public key).
     Keys {
@@ -144,8 +154,10 @@ fn init_logging(filter: &str, format: LogFormat) {
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Decode(args) => run_decode(&args),
+        Command::Demo(args) => runtime()?.block_on(demo::run(args)),
         Command::Keys { command } => keys(command),
         Command::Tam { command } => runtime()?.block_on(tam::run(command)),
+        Command::Manifest { command } => manifest::run(command),
         Command::Agent { command } => runtime()?.block_on(agent::run(command)),
         Command::Broker { options, command } => runtime()?.block_on(broker::run(options, command)),
     }

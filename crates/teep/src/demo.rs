@@ -1,0 +1,548 @@
+//! `teep demo`: the whole system in one command, on loopback.
+//!
+//! A TAM on 127.0.0.1 (port chosen by the OS) with a temporary SQLite file, a software-TEE
+//! Agent in a temporary state directory, and a Broker between them. The TAM registers a TC
+//! signer and the published example Trusted Component, and its policy drives three sessions:
+//! install, update (a higher sequence number that teep-rs builds and signs itself) and delete.
+//! Every step is checked on both sides (what the Agent holds, what the TAM recorded); the exit
+//! status is 0 only if every step really happened.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use serde::Serialize;
+use teep_agent::ipc::{AgentHandle as _, InProcess};
+use teep_agent::software::{self, config, init};
+use teep_broker::{
+    AgentError, AgentReply, AgentSide, Broker, BrokerConfig, IpcAgent, TransportFailure,
+    TrustedComponentId,
+};
+use teep_cose::{PublicKey, SigningKey};
+use teep_tam::{Admin, ComponentKey, PolicyTarget, Tam, TamConfig, Wire};
+
+/// The public test vectors, beside the repository (shared/vectors).
+const DEFAULT_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
+/// SUIT vendor and class identifiers of the published TEEP examples.
+const VENDOR_ID: [u8; 16] = hex_literal(b"c0ddd5f15243566087db4f5b0aa26c2f");
+const CLASS_ID: [u8; 16] = hex_literal(b"db42f7093d8c55baa8c5265fc5820f4e");
+
+const fn hex_literal(text: &[u8; 32]) -> [u8; 16] {
+    const fn nibble(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => panic!("not a lower-case hex digit"),
+        }
+    }
+    let mut out = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        out[i] = (nibble(text[2 * i]) << 4) | nibble(text[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
+/// `teep demo` options.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Print a machine-readable JSON summary instead of the transcript.
+    #[arg(long)]
+    json: bool,
+    /// Folder of the public test vectors (the published example TC and its signer key).
+    #[arg(long, env = "TEEP_VECTORS", default_value = DEFAULT_VECTORS)]
+    vectors: PathBuf,
+    /// Keep the temporary directory (TAM database, Agent state) and print its path.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// The Trusted Component the demo installs and the signer it trusts.
+struct Example {
+    envelope: Vec<u8>,
+    signer: SigningKey,
+    signer_public_pem: String,
+    origin: &'static str,
+}
+
+impl Example {
+    /// The published example (suit_integrated, signed by the published example key), or, when
+    /// the vectors are not there, a TC built and signed by teep-rs with a fresh key.
+    fn load(vectors: &Path) -> anyhow::Result<Self> {
+        let dir = vectors.join("teep-protocol");
+        if dir.join("suit_integrated.hex.txt").is_file() {
+            let raw = std::fs::read(dir.join("suit_integrated.hex.txt"))?;
+            let envelope = crate::decode::input_bytes(&raw).map_err(anyhow::Error::msg)?;
+            let private = zeroize::Zeroizing::new(
+                std::fs::read_to_string(dir.join("example-signer-private.pem"))
+                    .context("the published example signer key is missing")?,
+            );
+            let signer = SigningKey::from_pkcs8_pem(&private)
+                .map_err(|e| anyhow::anyhow!("example-signer-private.pem: {e}"))?;
+            let signer_public_pem = std::fs::read_to_string(dir.join("example-signer-public.pem"))?;
+            return Ok(Example {
+                envelope,
+                signer,
+                signer_public_pem,
+                origin: "published example suit_integrated (draft-ietf-teep-protocol)",
+            });
+        }
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        let signer = SigningKey::generate_p256(&mut rng);
+        let component = example_component();
+        let envelope = teep_suit::builder::ManifestBuilder::new(component.clone(), 3)
+            .manifest_component_id(manifest_id(&component))
+            .vendor_id(VENDOR_ID.to_vec())
+            .class_id(CLASS_ID.to_vec())
+            .payload(teep_suit::builder::Payload::integrated(b"teep-rs demo TA v3".to_vec()))
+            .sign(&signer, None)
+            .map_err(|e| anyhow::anyhow!("building the demo TC: {e}"))?;
+        Ok(Example {
+            envelope,
+            signer_public_pem: signer.public_key().to_spki_pem(),
+            signer,
+            origin: "built by teep-rs (the public vectors were not found; see --vectors)",
+        })
+    }
+}
+
+/// The component id of the published example TC.
+fn example_component() -> teep_suit::ComponentId {
+    teep_suit::ComponentId(vec![
+        b"TEEP-Device".to_vec(),
+        b"SecureFS".to_vec(),
+        hex_literal(b"8d82573a926d4754935332dc29997f74").to_vec(),
+        b"ta".to_vec(),
+    ])
+}
+
+/// The manifest-component-id of a TC: its component id with the last part `suit`.
+fn manifest_id(component: &teep_suit::ComponentId) -> teep_suit::ComponentId {
+    let mut parts = component.0.clone();
+    parts.pop();
+    parts.push(b"suit".to_vec());
+    teep_suit::ComponentId(parts)
+}
+
+/// One message as the demo saw it pass the Broker.
+#[derive(Debug, Clone, Serialize)]
+struct Seen {
+    from: &'static str,
+    summary: String,
+    bytes: usize,
+}
+
+/// An [`AgentSide`] that records (decoded) every message passing between TAM and Agent.
+struct Recording<A> {
+    inner: A,
+    seen: Vec<Seen>,
+}
+
+impl<A> Recording<A> {
+    fn record(&mut self, from: &'static str, bytes: &[u8]) {
+        self.seen.push(Seen { from, summary: summarize(bytes), bytes: bytes.len() });
+    }
+}
+
+/// One line for a COSE-wrapped TEEP message: its type and key fields, the COSE structure.
+fn summarize(bytes: &[u8]) -> String {
+    let numbering = teep_proto::Numbering::Rfc;
+    if let Ok(s) = teep_cose::Sign1::decode(bytes) {
+        let alg = s.algorithm().ok().and_then(|a| a.name()).unwrap_or("?");
+        if let Some(Ok(m)) = s.payload.map(|p| teep_proto::Message::decode(p, numbering)) {
+            return format!("{} [COSE_Sign1 {alg}]", teep_proto::describe(&m));
+        }
+    }
+    if let Ok(s) = teep_cose::CoseSign::decode(bytes)
+        && let Some(Ok(m)) = s.payload.map(|p| teep_proto::Message::decode(p, numbering))
+    {
+        return format!(
+            "{} [COSE_Sign, {} signatures]",
+            teep_proto::describe(&m),
+            s.signatures.len()
+        );
+    }
+    "unrecognised message".into()
+}
+
+impl<A: AgentSide> AgentSide for Recording<A> {
+    async fn request_ta(
+        &mut self,
+        component: &TrustedComponentId,
+        tam_uri: Option<&str>,
+    ) -> Result<AgentReply, AgentError> {
+        let reply = self.inner.request_ta(component, tam_uri).await?;
+        if let AgentReply::Send { message, .. } = &reply {
+            self.record("Agent", message);
+        }
+        Ok(reply)
+    }
+
+    async fn unrequest_ta(
+        &mut self,
+        component: &TrustedComponentId,
+        tam_uri: Option<&str>,
+    ) -> Result<AgentReply, AgentError> {
+        let reply = self.inner.unrequest_ta(component, tam_uri).await?;
+        if let AgentReply::Send { message, .. } = &reply {
+            self.record("Agent", message);
+        }
+        Ok(reply)
+    }
+
+    async fn request_policy_check(&mut self) -> Result<AgentReply, AgentError> {
+        self.inner.request_policy_check().await
+    }
+
+    fn policy_check_finished(&mut self) {
+        self.inner.policy_check_finished();
+    }
+
+    async fn process_teep_message(
+        &mut self,
+        tam_uri: &str,
+        message: &[u8],
+    ) -> Result<Option<Vec<u8>>, AgentError> {
+        self.record("TAM", message);
+        let answer = self.inner.process_teep_message(tam_uri, message).await?;
+        if let Some(a) = &answer {
+            self.record("Agent", a);
+        }
+        Ok(answer)
+    }
+
+    async fn process_error(
+        &mut self,
+        tam_uri: &str,
+        failure: &TransportFailure,
+    ) -> Result<(), AgentError> {
+        self.inner.process_error(tam_uri, failure).await
+    }
+}
+
+type DemoBroker = Broker<Recording<IpcAgent<InProcess<software::SoftwareAgent>>>>;
+
+/// What one step did and found.
+#[derive(Debug, Serialize)]
+struct Step {
+    name: &'static str,
+    ok: bool,
+    expected: String,
+    messages: Vec<Seen>,
+    round_trips: u32,
+    /// How each session ended, from the Broker's transcript (HTTP status, session end).
+    endings: Vec<String>,
+    agent_has: Vec<String>,
+    tam_records: Vec<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    ok: bool,
+    tam_uri: String,
+    database: String,
+    trusted_component: String,
+    origin: &'static str,
+    agent_kid: String,
+    steps: Vec<Step>,
+    elapsed_ms: u128,
+}
+
+/// The running system.
+struct System {
+    broker: DemoBroker,
+    admin: Admin,
+    agent_kid: [u8; 32],
+    tam_uri: String,
+    database: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), teep_tam::ServeError>>,
+}
+
+impl System {
+    async fn start(dir: &Path, example: &Example) -> anyhow::Result<Self> {
+        // The TAM, on a loopback port the OS picks, with its SQLite file in `dir`.
+        let tam_config = TamConfig { state_dir: dir.join("tam"), ..TamConfig::default() };
+        std::fs::create_dir_all(&tam_config.state_dir)?;
+        let database = tam_config.database_url();
+        let tam = Arc::new(Tam::open(tam_config).await.context("cannot open the TAM")?);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let tam_uri = format!("http://{}/tam", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(teep_tam::serve_on(Arc::clone(&tam), listener, async move {
+            let _ = stopped.await;
+        }));
+
+        // The Agent on the software TEE, trusting the TAM's keys and the TC signer.
+        let mut file = config::ConfigFile::default();
+        file.tams.push(config::TamEntry {
+            uri: tam_uri.clone(),
+            numbering: None,
+            public_keys: tam.keys().public_keys().iter().map(PublicKey::to_spki_pem).collect(),
+        });
+        file.tc_signers.push(example.signer_public_pem.clone());
+        file.device.vendor_ids.push(hex::encode(VENDOR_ID));
+        file.device.class_ids.push(hex::encode(CLASS_ID));
+        let agent_dir = dir.join("agent");
+        init::init(&agent_dir, &init::InitOptions { config: file, ..Default::default() })
+            .context("cannot initialise the Agent")?;
+        let agent = software::open(&agent_dir).context("cannot open the Agent")?;
+        let agent_pem = agent.public_key().to_spki_pem();
+        let agent_kid = agent.public_key().thumbprint();
+
+        // The administrator registers signer, TC and device.
+        let admin = Admin::new(tam.store().clone());
+        let now = crate::unix_now();
+        admin.add_signer("example-signer", example.signer_public_pem.as_bytes(), now).await?;
+        admin.add_tc(&example.envelope, now).await.context("the TAM refused the example TC")?;
+        admin.enroll_device(agent_pem.as_bytes(), Some("demo device"), Wire::Rfc, now).await?;
+
+        let config = BrokerConfig { allow_http: true, ..BrokerConfig::default() };
+        let agent = Recording { inner: IpcAgent::new(InProcess::new(agent)), seen: Vec::new() };
+        let broker = Broker::new(agent, config)?;
+        Ok(System { broker, admin, agent_kid, tam_uri, database, stop, server })
+    }
+
+    /// What the Agent holds, as `component@sequence`.
+    async fn agent_has(&self) -> anyhow::Result<Vec<(Vec<Vec<u8>>, Option<u64>)>> {
+        let status = self.broker.agent().inner.handle().status().await?;
+        Ok(status.installed.into_iter().map(|c| (c.component_id, c.sequence_number)).collect())
+    }
+
+    /// What the TAM recorded for the device.
+    async fn tam_records(&self) -> anyhow::Result<Vec<(Vec<u8>, Option<u64>)>> {
+        let status = self.admin.status(&self.agent_kid).await?;
+        Ok(status.components.into_iter().map(|c| (c.component_id, c.sequence_number)).collect())
+    }
+
+    /// Runs one policy check and checks that afterwards both sides agree on `expect`
+    /// (`Some(n)`: the TC at sequence `n`; `None`: not there).
+    async fn step(
+        &mut self,
+        name: &'static str,
+        manifest: &ComponentKey,
+        expect: Option<u64>,
+    ) -> Step {
+        self.broker.agent_mut().seen.clear();
+        let outcome = self.broker.request_policy_check().await;
+        let messages = std::mem::take(&mut self.broker.agent_mut().seen);
+        let round_trips = outcome
+            .as_ref()
+            .map(|r| r.sessions.iter().map(|s| s.round_trips).sum())
+            .unwrap_or_default();
+        let endings = outcome
+            .as_ref()
+            .map(|r| {
+                r.events
+                    .iter()
+                    .filter(|e| {
+                        matches!(
+                            e,
+                            teep_broker::Event::Received { message: None, .. }
+                                | teep_broker::Event::SessionEnded { .. }
+                                | teep_broker::Event::TransportFailed { .. }
+                        )
+                    })
+                    .map(ToString::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let expected = match expect {
+            Some(n) => format!("{manifest} at sequence {n} on the device and in the TAM"),
+            None => format!("{manifest} on neither the device nor in the TAM's records"),
+        };
+        let mut step = Step {
+            name,
+            ok: false,
+            expected,
+            messages,
+            round_trips,
+            endings,
+            agent_has: Vec::new(),
+            tam_records: Vec::new(),
+            error: None,
+        };
+        if let Err(e) = outcome {
+            step.error = Some(format!("policy check failed: {e}"));
+            return step;
+        }
+        let (agent, tam) = match (self.agent_has().await, self.tam_records().await) {
+            (Ok(a), Ok(t)) => (a, t),
+            (Err(e), _) | (_, Err(e)) => {
+                step.error = Some(format!("cannot read the state: {e:#}"));
+                return step;
+            }
+        };
+        step.agent_has = agent.iter().map(|(c, n)| entry(&crate::component_text(c), *n)).collect();
+        step.tam_records = tam
+            .iter()
+            .map(|(c, n)| {
+                let text = ComponentKey::from_cbor(c).map(|k| k.to_string()).unwrap_or_default();
+                entry(&text, *n)
+            })
+            .collect();
+        let on_agent: Vec<Option<u64>> = agent
+            .iter()
+            .filter(|(c, _)| c.as_slice() == manifest.parts().as_slice())
+            .map(|(_, n)| *n)
+            .collect();
+        let in_tam: Vec<Option<u64>> = tam
+            .iter()
+            .filter(|(c, _)| c.as_slice() == manifest.as_cbor())
+            .map(|(_, n)| *n)
+            .collect();
+        step.ok = match expect {
+            Some(n) => on_agent == [Some(n)] && in_tam == [Some(n)],
+            None => on_agent.is_empty() && in_tam.is_empty(),
+        };
+        if !step.ok {
+            step.error = Some(format!(
+                "expected {}; the device has {:?}, the TAM records {:?}",
+                step.expected, step.agent_has, step.tam_records
+            ));
+        }
+        step
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        match self.server.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => bail!("the TAM failed: {e}"),
+            Err(e) => bail!("the TAM task failed: {e}"),
+        }
+    }
+}
+
+fn entry(component: &str, sequence: Option<u64>) -> String {
+    match sequence {
+        Some(n) => format!("{component} @ {n}"),
+        None => component.to_owned(),
+    }
+}
+
+/// Runs the demo.
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    crate::install_crypto_provider();
+    let started = Instant::now();
+    let example = Example::load(&args.vectors)?;
+    let envelope = teep_suit::Envelope::decode(&example.envelope)
+        .map_err(|e| anyhow::anyhow!("the example TC: {e}"))?;
+    let manifest = envelope.inspect_unauthenticated().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let component =
+        manifest.components.first().cloned().context("the example TC names no component")?;
+    let manifest_component = manifest.manifest_component_id.clone().unwrap_or(component.clone());
+    let installed_seq = manifest.sequence_number;
+    let manifest_key =
+        ComponentKey::from_parts(&manifest_component.0).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let dir = tempfile::Builder::new().prefix("teep-demo-").tempdir()?;
+    let mut system = System::start(dir.path(), &example).await?;
+    if !args.json {
+        println!("teep demo: TAM, Broker and software-TEE Agent on loopback");
+        println!("  TAM           {}  (database {})", system.tam_uri, system.database);
+        println!("  Agent kid     {}", hex::encode(system.agent_kid));
+        println!("  TC            {manifest_key}  ({})", example.origin);
+        println!();
+    }
+    let mut steps = Vec::new();
+
+    // 1. Install: the policy requires the TC.
+    system.admin.require(&PolicyTarget::AllDevices, &manifest_key, installed_seq).await?;
+    steps.push(system.step("install", &manifest_key, Some(installed_seq)).await);
+    report_step(&args, steps.last());
+
+    // 2. Update: teep-rs builds and signs sequence n+1 of the same TC; the policy asks for it.
+    let update_seq = installed_seq + 1;
+    let update = teep_suit::builder::ManifestBuilder::new(component.clone(), update_seq)
+        .manifest_component_id(manifest_component.clone())
+        .vendor_id(VENDOR_ID.to_vec())
+        .class_id(CLASS_ID.to_vec())
+        .payload(teep_suit::builder::Payload::integrated(
+            format!("teep-rs demo TA, update to sequence {update_seq}").into_bytes(),
+        ))
+        .description("teep-rs demo: update of the published example TC")
+        .sign(&example.signer, None)
+        .map_err(|e| anyhow::anyhow!("building the update: {e}"))?;
+    system.admin.add_tc(&update, crate::unix_now()).await.context("the TAM refused the update")?;
+    system.admin.require(&PolicyTarget::AllDevices, &manifest_key, update_seq).await?;
+    steps.push(system.step("update", &manifest_key, Some(update_seq)).await);
+    report_step(&args, steps.last());
+
+    // 3. Delete: the policy now says the TC must go.
+    system.admin.delete(&PolicyTarget::AllDevices, &manifest_key).await?;
+    steps.push(system.step("delete", &manifest_key, None).await);
+    report_step(&args, steps.last());
+
+    let tam_uri = system.tam_uri.clone();
+    let database = system.database.clone();
+    let agent_kid = hex::encode(system.agent_kid);
+    system.stop().await?;
+
+    let ok = steps.iter().all(|s| s.ok);
+    let summary = Summary {
+        ok,
+        tam_uri,
+        database,
+        trusted_component: manifest_key.to_string(),
+        origin: example.origin,
+        agent_kid,
+        steps,
+        elapsed_ms: started.elapsed().as_millis(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("summary:");
+        for s in &summary.steps {
+            println!(
+                "  {:<8} {}  ({} messages, {} round trips)",
+                s.name,
+                if s.ok { "ok" } else { "FAILED" },
+                s.messages.len(),
+                s.round_trips
+            );
+        }
+        println!(
+            "  {} in {} ms",
+            if ok { "every step happened" } else { "some steps FAILED" },
+            summary.elapsed_ms
+        );
+    }
+    if args.keep {
+        let kept = dir.keep();
+        eprintln!("kept {}", kept.display());
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn report_step(args: &DemoArgs, step: Option<&Step>) {
+    let Some(step) = step else { return };
+    if args.json {
+        return;
+    }
+    println!("== {}: expect {}", step.name, step.expected);
+    println!("  Broker → TAM  POST (empty body): open a session");
+    for m in &step.messages {
+        let arrow = if m.from == "TAM" { "TAM → Agent " } else { "Agent → TAM " };
+        println!("  {arrow} {} ({} bytes)", m.summary, m.bytes);
+    }
+    for e in &step.endings {
+        println!("  Broker        {e}");
+    }
+    println!("  device has:   {}", list(&step.agent_has));
+    println!("  TAM records:  {}", list(&step.tam_records));
+    match &step.error {
+        None => println!("  ok"),
+        Some(e) => println!("  FAILED: {e}"),
+    }
+    println!();
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() { "nothing".into() } else { items.join(", ") }
+}
