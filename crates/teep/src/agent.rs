@@ -57,9 +57,12 @@ pub enum AgentCommand {
     },
     /// Ask a running Agent what it has installed.
     Status {
-        /// Socket path of the running Agent.
-        #[arg(long, default_value = "agent-state/agent.sock")]
-        socket: PathBuf,
+        /// State directory of the running Agent (its socket is `agent.sock` there).
+        #[arg(long, default_value = "agent-state")]
+        dir: PathBuf,
+        /// Socket path, when the Agent was started with `--socket`.
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
 }
 
@@ -109,16 +112,17 @@ pub async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
             };
             let done = init::init(&dir, &options)
                 .with_context(|| format!("cannot initialise the Agent in {}", dir.display()))?;
-            println!("Agent state directory: {}", dir.display());
-            println!("Agent kid (RFC 9679 thumbprint): {}", hex::encode(done.kid));
-            println!(
+            say!("Agent state directory: {}", dir.display());
+            say!("Agent kid (RFC 9679 thumbprint): {}", hex::encode(done.kid));
+            say!(
                 "Agent public key (enrol it at the TAM with `teep tam device add`): {}",
                 dir.join(init::PUBLIC_KEY_FILE).display()
             );
             Ok(ExitCode::SUCCESS)
         }
         AgentCommand::Serve { dir, socket } => serve(&dir, socket).await,
-        AgentCommand::Status { socket } => {
+        AgentCommand::Status { dir, socket } => {
+            let socket = socket.unwrap_or_else(|| dir.join(init::SOCKET_FILE));
             let client = ipc::Client::connect(&socket).await.with_context(|| {
                 format!(
                     "cannot reach the Agent at {} (is `teep agent serve` running?)",
@@ -140,10 +144,7 @@ fn numbering(wire: crate::Wire) -> config::NumberingName {
 }
 
 fn read_all(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
-    paths
-        .iter()
-        .map(|p| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display())))
-        .collect()
+    paths.iter().map(|p| crate::input::read_text(p, crate::input::KEY_LIMIT)).collect()
 }
 
 /// Splits PEM files that hold several keys into one PEM text per key.
@@ -186,10 +187,10 @@ async fn serve(dir: &Path, socket: Option<PathBuf>) -> anyhow::Result<ExitCode> 
 /// Prints an Agent's installed components.
 pub fn print_status(status: &ipc::AgentStatus) {
     if status.installed.is_empty() {
-        println!("no Trusted Components installed");
+        say!("no Trusted Components installed");
     }
     for c in &status.installed {
-        println!(
+        say!(
             "{}\tsequence {}",
             crate::component_text(&c.component_id),
             c.sequence_number.map(|n| n.to_string()).unwrap_or_else(|| "?".into())

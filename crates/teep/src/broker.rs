@@ -77,14 +77,33 @@ pub async fn run(options: BrokerOptions, command: BrokerCommand) -> anyhow::Resu
         Ok(report) => {
             if options.verbose {
                 for event in &report.events {
-                    println!("{event}");
+                    say!("{event}");
                 }
             }
             if report.sessions.is_empty() {
-                println!("nothing to do: the Agent named no TAM to contact");
+                say!("nothing to do: the Agent has no session to run (already satisfied)");
             }
             for s in &report.sessions {
-                println!("session with {}: {} round trips", s.tam_uri, s.round_trips);
+                say!("session with {}: {} round trips", s.tam_uri, s.round_trips);
+            }
+            // A session can complete at the HTTP level while the Agent reported a failure.
+            let errors = report
+                .events
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        teep_broker::Event::AgentAnswered { message: Some(m) }
+                            if m.kind == teep_broker::MessageKind::Error
+                    )
+                })
+                .count();
+            if errors > 0 {
+                eprintln!(
+                    "teep broker: the Agent answered {errors} TEEP Error message(s): an install or \
+                     delete failed (see the Agent's log, and `teep tam status` for the err-code)"
+                );
+                return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)
         }

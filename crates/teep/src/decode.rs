@@ -46,8 +46,9 @@ pub fn input_bytes(raw: &[u8]) -> Result<Vec<u8>, String> {
             if c.is_ascii_hexdigit() {
                 digits.push(c);
             } else if !c.is_whitespace() {
-                // Not hex text after all: treat the input as binary CBOR.
-                if lineno == 0 && digits.is_empty() {
+                // Not hex text after all. Binary CBOR that happens to be UTF-8 rarely consists
+                // of printable text only; text that is not hex is a mistake worth naming.
+                if !looks_like_text(text) {
                     return Ok(raw.to_vec());
                 }
                 return Err(format!(
@@ -67,6 +68,11 @@ pub fn input_bytes(raw: &[u8]) -> Result<Vec<u8>, String> {
     hex::decode(&digits).map_err(|e| format!("hex input: {e}"))
 }
 
+/// Printable text (with line breaks and tabs), as opposed to binary CBOR.
+fn looks_like_text(text: &str) -> bool {
+    text.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+}
+
 /// The result of decoding: what it is, and its annotated diagnostic notation.
 #[derive(Debug)]
 pub struct Decoded {
@@ -82,7 +88,35 @@ pub struct Decoded {
 pub fn decode(bytes: &[u8], wire: Numbering) -> Result<Decoded, String> {
     let item = diag::parse(bytes)?;
     let kind = classify(&item);
-    let summary = validate(kind, &item, bytes, wire)?;
+    let other = match wire {
+        Numbering::Rfc => Numbering::Legacy,
+        Numbering::Legacy => Numbering::Rfc,
+    };
+    let summary = match validate(kind, &item, bytes, wire) {
+        Ok(summary) => summary,
+        Err(e) if is_teep(kind) && validate(kind, &item, bytes, other).is_ok() => {
+            return Err(format!(
+                "{e} (it is valid in the {} numbering: try --wire {})",
+                name(other),
+                name(other)
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let summary = match (
+        is_teep(kind),
+        unknown_labels(kind, bytes, wire),
+        unknown_labels(kind, bytes, other),
+    ) {
+        (true, Some(here), Some(there)) if there < here => format!(
+            "{summary}; note: {here} option label(s) unknown in the {} numbering, {there} in the {} \
+             numbering (--wire {})",
+            name(wire),
+            name(other),
+            name(other)
+        ),
+        _ => summary,
+    };
     let ctx = match kind {
         Kind::Teep => Ctx::Teep(wire),
         Kind::SignedTeep => Ctx::CoseSign1(Payload::Teep(wire)),
@@ -93,6 +127,35 @@ pub fn decode(bytes: &[u8], wire: Numbering) -> Result<Decoded, String> {
         Kind::Cose => Ctx::CoseSign1(Payload::Plain),
     };
     Ok(Decoded { kind, summary, diagnostic: diag::print(&item, ctx) })
+}
+
+fn name(n: Numbering) -> &'static str {
+    match n {
+        Numbering::Rfc => "rfc",
+        Numbering::Legacy => "legacy",
+    }
+}
+
+fn is_teep(kind: Kind) -> bool {
+    matches!(kind, Kind::Teep | Kind::SignedTeep | Kind::MultiSignedTeep)
+}
+
+/// How many option labels of a TEEP message `wire` does not know, if it decodes.
+fn unknown_labels(kind: Kind, bytes: &[u8], wire: Numbering) -> Option<usize> {
+    let payload = match kind {
+        Kind::Teep => bytes,
+        Kind::SignedTeep => teep_cose::Sign1::decode(bytes).ok()?.payload?,
+        Kind::MultiSignedTeep => teep_cose::CoseSign::decode(bytes).ok()?.payload?,
+        _ => return None,
+    };
+    let msg = teep_proto::Message::decode(payload, wire).ok()?;
+    Some(match &msg {
+        teep_proto::Message::QueryRequest(m) => m.extensions.len(),
+        teep_proto::Message::QueryResponse(m) => m.extensions.len(),
+        teep_proto::Message::Update(m) => m.extensions.len(),
+        teep_proto::Message::Success(m) => m.extensions.len(),
+        teep_proto::Message::Error(m) => m.extensions.len(),
+    })
 }
 
 fn untag<'a, 'b>(item: &'b Item<'a>) -> (Option<u64>, &'b Item<'a>) {
@@ -193,16 +256,17 @@ fn validate(kind: Kind, item: &Item<'_>, bytes: &[u8], wire: Numbering) -> Resul
             let env =
                 teep_suit::Envelope::decode(bytes).map_err(|e| format!("SUIT envelope: {e}"))?;
             let m = env.inspect_unauthenticated().map_err(|e| format!("SUIT manifest: {e}"))?;
-            let components: Vec<String> = m.components.iter().map(|c| c.to_string()).collect();
+            let components: Vec<String> =
+                m.components.iter().map(|c| crate::component_text(&c.0)).collect();
             Ok(format!(
-                "SUIT envelope{}: manifest sequence number {}, components [{}]{}; \
+                "{}manifest sequence number {}, components {}{}; \
                  signature not checked",
-                if env.is_tagged() { " (tagged)" } else { "" },
+                if env.is_tagged() { "tagged, " } else { "" },
                 m.sequence_number,
                 components.join(", "),
                 m.manifest_component_id
                     .as_ref()
-                    .map(|c| format!(", manifest-component-id {c}"))
+                    .map(|c| format!(", manifest-component-id {}", crate::component_text(&c.0)))
                     .unwrap_or_default(),
             ))
         }

@@ -269,6 +269,7 @@ impl System {
         let tam_config = TamConfig { state_dir: dir.join("tam"), ..TamConfig::default() };
         std::fs::create_dir_all(&tam_config.state_dir)?;
         let database = tam_config.database_url();
+        teep_tam::TamKeys::load_or_generate(&tam_config).context("cannot create the TAM keys")?;
         let tam = Arc::new(Tam::open(tam_config).await.context("cannot open the TAM")?);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let tam_uri = format!("http://{}/tam", listener.local_addr()?);
@@ -443,11 +444,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let dir = tempfile::Builder::new().prefix("teep-demo-").tempdir()?;
     let mut system = System::start(dir.path(), &example).await?;
     if !args.json {
-        println!("teep demo: TAM, Broker and software-TEE Agent on loopback");
-        println!("  TAM           {}  (database {})", system.tam_uri, system.database);
-        println!("  Agent kid     {}", hex::encode(system.agent_kid));
-        println!("  TC            {manifest_key}  ({})", example.origin);
-        println!();
+        say!("teep demo: TAM, Broker and software-TEE Agent on loopback");
+        say!("  TAM           {}  (database {})", system.tam_uri, system.database);
+        say!("  Agent kid     {}", hex::encode(system.agent_kid));
+        say!("  TC            {manifest_key}  ({})", example.origin);
+        say!();
     }
     let mut steps = Vec::new();
 
@@ -495,11 +496,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         elapsed_ms: started.elapsed().as_millis(),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        say!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        println!("summary:");
+        say!("summary:");
         for s in &summary.steps {
-            println!(
+            say!(
                 "  {:<8} {}  ({} messages, {} round trips)",
                 s.name,
                 if s.ok { "ok" } else { "FAILED" },
@@ -507,7 +508,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 s.round_trips
             );
         }
-        println!(
+        say!(
             "  {} in {} ms",
             if ok { "every step happened" } else { "some steps FAILED" },
             summary.elapsed_ms
@@ -525,22 +526,22 @@ fn report_step(args: &DemoArgs, step: Option<&Step>) {
     if args.json {
         return;
     }
-    println!("== {}: expect {}", step.name, step.expected);
-    println!("  Broker → TAM  POST (empty body): open a session");
+    say!("== {}: expect {}", step.name, step.expected);
+    say!("  Broker → TAM  POST (empty body): open a session");
     for m in &step.messages {
         let arrow = if m.from == "TAM" { "TAM → Agent " } else { "Agent → TAM " };
-        println!("  {arrow} {} ({} bytes)", m.summary, m.bytes);
+        say!("  {arrow} {} ({} bytes)", m.summary, m.bytes);
     }
     for e in &step.endings {
-        println!("  Broker        {e}");
+        say!("  Broker        {e}");
     }
-    println!("  device has:   {}", list(&step.agent_has));
-    println!("  TAM records:  {}", list(&step.tam_records));
+    say!("  device has:   {}", list(&step.agent_has));
+    say!("  TAM records:  {}", list(&step.tam_records));
     match &step.error {
-        None => println!("  ok"),
-        Some(e) => println!("  FAILED: {e}"),
+        None => say!("  ok"),
+        Some(e) => say!("  FAILED: {e}"),
     }
-    println!();
+    say!();
 }
 
 fn list(items: &[String]) -> String {

@@ -4,6 +4,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// Prints a line to standard output; a closed pipe (`teep … | head`) ends the process quietly.
+macro_rules! say {
+    () => { $crate::out::write(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::out::write(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Prints to standard output without a newline; see [`say!`].
+macro_rules! say_raw {
+    ($($arg:tt)*) => { $crate::out::write(format_args!($($arg)*)) };
+}
+
 mod agent;
 mod broker;
 mod decode;
@@ -12,7 +23,6 @@ mod diag;
 mod manifest;
 mod tam;
 
-use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -67,7 +77,7 @@ enum Command {
         #[command(subcommand)]
         command: manifest::ManifestCommand,
     },
-    /// Generate a key pair (PKCS#8 PEM private key, SPKI PEM public key).
+    /// Generate key pairs and print key thumbprints (TEEP kids).
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -129,6 +139,63 @@ pub enum KeyAlg {
     Ed25519,
 }
 
+/// Reading files a user names, with a size limit so that `/dev/zero` or a wrong path cannot
+/// exhaust memory.
+pub mod input {
+    use std::io::Read as _;
+    use std::path::Path;
+
+    use anyhow::Context as _;
+
+    /// Largest key file read (PEM, JWK, COSE_Key).
+    pub const KEY_LIMIT: u64 = 64 << 10;
+    /// Largest CBOR document read (envelopes, messages): the decoders' own length limit.
+    pub const DOCUMENT_LIMIT: u64 = 64 << 20;
+
+    /// Reads at most `limit` bytes of `path` (`-` is standard input), failing if there are more.
+    pub fn read(path: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+        let mut data = Vec::new();
+        let read = if path.as_os_str() == "-" {
+            std::io::stdin().lock().take(limit + 1).read_to_end(&mut data)
+        } else {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            file.take(limit + 1).read_to_end(&mut data)
+        };
+        read.with_context(|| format!("cannot read {}", path.display()))?;
+        anyhow::ensure!(
+            data.len() as u64 <= limit,
+            "{} is larger than {limit} bytes, the most this command reads",
+            path.display()
+        );
+        Ok(data)
+    }
+
+    /// Reads a text file of at most `limit` bytes.
+    pub fn read_text(path: &Path, limit: u64) -> anyhow::Result<String> {
+        String::from_utf8(read(path, limit)?)
+            .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", path.display()))
+    }
+}
+
+/// Standard output that treats a closed pipe as the reader being done.
+mod out {
+    use std::io::Write as _;
+
+    /// Writes to standard output; exits with status 141 (as SIGPIPE would) when the reader has
+    /// gone away, and reports other write errors on standard error.
+    pub fn write(args: std::fmt::Arguments<'_>) {
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = stdout.write_fmt(args) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+            eprintln!("teep: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log, cli.log_format);
@@ -144,7 +211,11 @@ fn main() -> ExitCode {
 fn init_logging(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -182,6 +253,28 @@ pub fn unix_now() -> u64 {
         .unwrap_or_default()
 }
 
+/// A Unix time as RFC 3339 UTC, e.g. `2026-12-04T16:42:55Z`.
+pub fn format_time(secs: u64) -> String {
+    // Days to civil date: H. Hinnant's algorithm for the proleptic Gregorian calendar.
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
 /// Installs the process-wide rustls provider (aws-lc-rs) once.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -210,19 +303,18 @@ pub async fn shutdown_signal() {
 }
 
 fn run_decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
-    let raw = if args.input == "-" {
-        let mut v = Vec::new();
-        std::io::stdin().read_to_end(&mut v)?;
-        v
-    } else {
-        std::fs::read(&args.input)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.input))?
+    let raw = match input::read(std::path::Path::new(&args.input), input::DOCUMENT_LIMIT) {
+        Ok(raw) => raw,
+        Err(e) => {
+            eprintln!("{}: invalid: {e:#}", args.input);
+            return Ok(ExitCode::from(1));
+        }
     };
     let outcome = decode::input_bytes(&raw).and_then(|b| decode::decode(&b, args.wire.into()));
     match outcome {
         Ok(d) => {
-            println!("/ {}: {} /", d.kind.describe(), d.summary);
-            print!("{}", d.diagnostic);
+            say!("/ {}: {} /", d.kind.describe(), d.summary);
+            say_raw!("{}", d.diagnostic);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -233,13 +325,27 @@ fn run_decode(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
     match command {
         KeysCommand::Generate { alg, out } => {
+            let public = keyfile::public_path(&out);
+            anyhow::ensure!(
+                !public.exists(),
+                "{} exists already; not overwriting it (choose another --out)",
+                public.display()
+            );
             let key = keyfile::generate(alg);
             keyfile::write_private(&out, &key)?;
-            let public = keyfile::public_path(&out);
-            std::fs::write(&public, key.public_key().to_spki_pem())?;
-            println!(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&public)
+                .and_then(|mut f| {
+                    use std::io::Write as _;
+                    f.write_all(key.public_key().to_spki_pem().as_bytes())
+                })
+                .with_context(|| format!("cannot create {}", public.display()))?;
+            say!(
                 "wrote {} and {} (kid {})",
                 out.display(),
                 public.display(),
@@ -249,7 +355,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
         }
         KeysCommand::Thumbprint { key } => {
             let public = keyfile::read_public(&key)?;
-            println!("{}", hex::encode(public.thumbprint()));
+            say!("{}", hex::encode(public.thumbprint()));
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -297,15 +403,24 @@ mod keyfile {
 
     /// Reads a public key from an SPKI PEM file, or the public half of a PKCS#8 PEM file.
     pub fn read_public(path: &Path) -> anyhow::Result<PublicKey> {
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?,
-        );
+        let text = zeroize::Zeroizing::new(crate::input::read_text(path, crate::input::KEY_LIMIT)?);
         if let Ok(k) = PublicKey::from_spki_pem(&text) {
             return Ok(k);
         }
         SigningKey::from_pkcs8_pem(&text).map(|k| k.public_key()).map_err(|e| {
             anyhow::anyhow!("{}: neither an SPKI public key nor a PKCS#8 key: {e}", path.display())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_time;
+
+    #[test]
+    fn formats_unix_times_as_rfc3339() {
+        assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_time(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_time(1_796_402_575), "2026-12-04T16:42:55Z");
     }
 }

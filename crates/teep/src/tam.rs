@@ -223,7 +223,7 @@ pub async fn run(command: TamCommand) -> anyhow::Result<ExitCode> {
             let config = at.load()?;
             let keys = TamKeys::load(&config).context("cannot load the TAM keys")?;
             for key in keys.public_keys() {
-                print!("{}", key.to_spki_pem());
+                say_raw!("{}", key.to_spki_pem());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -253,10 +253,10 @@ fn init(state: &Path, listen: SocketAddr, database: Option<String>) -> anyhow::R
     let anchors = state.join("tam-public-keys.pem");
     let pem: String = keys.public_keys().iter().map(|k| k.to_spki_pem()).collect();
     std::fs::write(&anchors, pem)?;
-    println!("TAM state directory: {}", state.display());
-    println!("configuration:       {}", file.display());
-    println!("public keys (give these to Agents as TAM trust anchors): {}", anchors.display());
-    println!("next: `teep tam serve -c {}`", file.display());
+    say!("TAM state directory: {}", state.display());
+    say!("configuration:       {}", file.display());
+    say!("public keys (give these to Agents as TAM trust anchors): {}", anchors.display());
+    say!("next: `teep tam serve -c {}`", file.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -301,19 +301,18 @@ async fn target(admin: &Admin, device: Option<&str>) -> anyhow::Result<PolicyTar
 async fn signer(admin: &Admin, command: SignerCommand) -> anyhow::Result<ExitCode> {
     match command {
         SignerCommand::Add { name, key } => {
-            let bytes =
-                std::fs::read(&key).with_context(|| format!("cannot read {}", key.display()))?;
+            let bytes = crate::input::read(&key, crate::input::KEY_LIMIT)?;
             let row = admin.add_signer(&name, &bytes, unix_now()).await?;
-            println!("signer {} added (kid {})", row.name, hex::encode(&row.thumbprint));
+            say!("signer {} added (kid {})", row.name, hex::encode(&row.thumbprint));
         }
         SignerCommand::List => {
             for row in admin.signers().await? {
-                println!("{}\t{}", row.name, hex::encode(&row.thumbprint));
+                say!("{}\t{}", row.name, hex::encode(&row.thumbprint));
             }
         }
         SignerCommand::Remove { name } => {
             admin.remove_signer(&name).await?;
-            println!("signer {name} removed");
+            say!("signer {name} removed");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -322,12 +321,11 @@ async fn signer(admin: &Admin, command: SignerCommand) -> anyhow::Result<ExitCod
 async fn tc(admin: &Admin, command: TcCommand) -> anyhow::Result<ExitCode> {
     match command {
         TcCommand::Add { envelope } => {
-            let raw = std::fs::read(&envelope)
-                .with_context(|| format!("cannot read {}", envelope.display()))?;
+            let raw = crate::input::read(&envelope, crate::input::DOCUMENT_LIMIT)?;
             let bytes = crate::decode::input_bytes(&raw)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", envelope.display()))?;
             let row = admin.add_tc(&bytes, unix_now()).await?;
-            println!(
+            say!(
                 "added {} sequence {} ({} bytes, signed by {})",
                 ComponentKey::from_cbor(&row.component_id)
                     .map(|c| c.to_string())
@@ -339,7 +337,7 @@ async fn tc(admin: &Admin, command: TcCommand) -> anyhow::Result<ExitCode> {
         }
         TcCommand::List => {
             for row in admin.tcs().await? {
-                println!(
+                say!(
                     "{}\tsequence {}\t{} bytes\tsigner {}",
                     ComponentKey::from_cbor(&row.component_id)
                         .map(|c| c.to_string())
@@ -352,7 +350,7 @@ async fn tc(admin: &Admin, command: TcCommand) -> anyhow::Result<ExitCode> {
         }
         TcCommand::Remove { component: c, sequence } => {
             let n = admin.remove_tc(&component(&c)?, sequence).await?;
-            println!("removed {n} version(s) of {c}");
+            say!("removed {n} version(s) of {c}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -361,41 +359,40 @@ async fn tc(admin: &Admin, command: TcCommand) -> anyhow::Result<ExitCode> {
 async fn device(admin: &Admin, command: DeviceCommand) -> anyhow::Result<ExitCode> {
     match command {
         DeviceCommand::Add { key, label, wire } => {
-            let bytes =
-                std::fs::read(&key).with_context(|| format!("cannot read {}", key.display()))?;
+            let bytes = crate::input::read(&key, crate::input::KEY_LIMIT)?;
             let wire = match wire {
                 crate::Wire::Rfc => Wire::Rfc,
                 crate::Wire::Legacy => Wire::Legacy,
             };
             let row = admin.enroll_device(&bytes, label.as_deref(), wire, unix_now()).await?;
-            println!("device {} enrolled", hex::encode(&row.thumbprint));
+            say!("device {} enrolled", hex::encode(&row.thumbprint));
         }
         DeviceCommand::List => {
             for row in admin.devices().await? {
-                println!(
+                say!(
                     "{}\t{}\t{}{}\tlast seen {}",
                     hex::encode(&row.thumbprint),
                     row.label.as_deref().unwrap_or("-"),
                     row.wire,
                     if row.blocked { "\tBLOCKED" } else { "" },
-                    row.last_seen.map(|t| t.to_string()).unwrap_or_else(|| "never".into())
+                    row.last_seen.map(crate::format_time).unwrap_or_else(|| "never".into())
                 );
             }
         }
         DeviceCommand::Block { device } => {
             let id = admin.resolve_device(&device).await?;
             admin.set_blocked(&id, true).await?;
-            println!("device {} blocked", hex::encode(id));
+            say!("device {} blocked", hex::encode(id));
         }
         DeviceCommand::Unblock { device } => {
             let id = admin.resolve_device(&device).await?;
             admin.set_blocked(&id, false).await?;
-            println!("device {} unblocked", hex::encode(id));
+            say!("device {} unblocked", hex::encode(id));
         }
         DeviceCommand::Remove { device } => {
             let id = admin.resolve_device(&device).await?;
             admin.remove_device(&id).await?;
-            println!("device {} removed", hex::encode(id));
+            say!("device {} removed", hex::encode(id));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -405,22 +402,31 @@ async fn policy(admin: &Admin, command: PolicyCommand) -> anyhow::Result<ExitCod
     match command {
         PolicyCommand::Require { component: c, min_sequence, device } => {
             let target = target(admin, device.as_deref()).await?;
-            admin.require(&target, &component(&c)?, min_sequence).await?;
-            println!("required {c} (sequence >= {min_sequence})");
+            let key = component(&c)?;
+            admin.require(&target, &key, min_sequence).await?;
+            say!("required {c} (sequence >= {min_sequence})");
+            let catalog = admin.tcs().await?;
+            let known = catalog.iter().any(|t| t.component_id.as_slice() == key.as_cbor());
+            if !known {
+                eprintln!(
+                    "note: no catalog manifest has the manifest id {c}; devices get it only once \
+                     one is added with `teep tam tc add` (see `teep tam tc list`)"
+                );
+            }
         }
         PolicyCommand::Delete { component: c, device } => {
             let target = target(admin, device.as_deref()).await?;
             admin.delete(&target, &component(&c)?).await?;
-            println!("{c} will be deleted");
+            say!("{c} will be deleted");
         }
         PolicyCommand::Clear { component: c, device } => {
             let target = target(admin, device.as_deref()).await?;
             admin.clear_rule(&target, &component(&c)?).await?;
-            println!("rule for {c} removed");
+            say!("rule for {c} removed");
         }
         PolicyCommand::List => {
             for row in admin.policies().await? {
-                println!(
+                say!(
                     "{}\t{:?}\t{}\tmin sequence {}",
                     row.device,
                     row.action,
@@ -438,23 +444,27 @@ async fn policy(admin: &Admin, command: PolicyCommand) -> anyhow::Result<ExitCod
 async fn status(admin: &Admin, device: &str) -> anyhow::Result<ExitCode> {
     let id = admin.resolve_device(device).await?;
     let s = admin.status(&id).await?;
-    println!("device {}", hex::encode(&s.device.thumbprint));
-    println!("  label      {}", s.device.label.as_deref().unwrap_or("-"));
-    println!("  numbering  {}", s.device.wire);
-    println!("  blocked    {}", s.device.blocked);
-    println!(
+    say!("device {}", hex::encode(&s.device.thumbprint));
+    say!("  label      {}", s.device.label.as_deref().unwrap_or("-"));
+    say!("  numbering  {}", s.device.wire);
+    say!("  blocked    {}", s.device.blocked);
+    say!(
         "  last seen  {}",
-        s.device.last_seen.map(|t| t.to_string()).unwrap_or_else(|| "never".into())
+        s.device.last_seen.map(crate::format_time).unwrap_or_else(|| "never".into())
     );
     if let Some(code) = s.device.last_error_code {
-        println!(
-            "  last error code {code}: {}",
+        say!(
+            "  last error {code} {} at {}: {}",
+            teep_proto::ErrCode::from_wire(code, teep_proto::Numbering::Rfc)
+                .and_then(|c| c.name())
+                .unwrap_or("(unregistered)"),
+            s.device.last_error_at.map(crate::format_time).unwrap_or_default(),
             s.device.last_error_msg.as_deref().unwrap_or("(no message)")
         );
     }
-    println!("  installed:");
+    say!("  installed:");
     for c in &s.components {
-        println!(
+        say!(
             "    {}\tsequence {}",
             ComponentKey::from_cbor(&c.component_id)
                 .map(|k| k.to_string())
@@ -462,9 +472,21 @@ async fn status(admin: &Admin, device: &str) -> anyhow::Result<ExitCode> {
             c.sequence_number.map(|n| n.to_string()).unwrap_or_else(|| "?".into())
         );
     }
-    println!("  recent events:");
+    say!("  policy:");
+    for rule in &s.policy {
+        say!(
+            "    {:?}\t{}\tmin sequence {}\t({})",
+            rule.action,
+            ComponentKey::from_cbor(&rule.component_id)
+                .map(|k| k.to_string())
+                .unwrap_or_else(|_| hex::encode(&rule.component_id)),
+            rule.min_sequence,
+            if rule.device == "*" { "every device" } else { "this device" }
+        );
+    }
+    say!("  recent events:");
     for e in &s.events {
-        println!("    {}\t{}\t{}", e.at, e.kind, e.detail);
+        say!("    {}\t{}\t{}", crate::format_time(e.at), e.kind, e.detail);
     }
     Ok(ExitCode::SUCCESS)
 }
