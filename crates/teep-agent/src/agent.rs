@@ -16,6 +16,7 @@ use teep_proto::{
 };
 use teep_suit::{Platform, SuitDigest, TrustAnchors};
 
+use crate::attester::{Attester, EvidenceRequest, negotiate_freshness};
 use crate::error::{AgentError, Rejection};
 use crate::evidence;
 use crate::wire::{self, Candidate};
@@ -43,6 +44,8 @@ pub struct AgentConfig {
     pub tams: Vec<TamTrust>,
     /// Trust anchors for SUIT manifests (TC signers).
     pub tc_signers: Vec<PublicKey>,
+    /// Shared HMAC keys that authenticate SUIT manifests by COSE_Mac0.
+    pub tc_mac_keys: Vec<teep_suit::MacKey>,
     /// TEEP cipher suites offered, in preference order; those the Agent key cannot sign
     /// with are ignored.
     pub suites: Vec<CipherSuite>,
@@ -57,6 +60,7 @@ impl Default for AgentConfig {
         Self {
             tams: Vec::new(),
             tc_signers: Vec::new(),
+            tc_mac_keys: Vec::new(),
             suites: alloc::vec![CipherSuite::SIGN1_ESP256, CipherSuite::SIGN1_ED25519],
             versions: alloc::vec![0],
             accept_legacy_algorithms: false,
@@ -83,6 +87,13 @@ pub struct InstalledTc {
 pub trait AgentPlatform: Platform {
     /// The installed Trusted Components.
     fn installed(&self) -> Vec<InstalledTc>;
+
+    /// Whether a manifest with this id is installed now. Unlike
+    /// [`Platform::installed_sequence_number`], which may remember the number of a removed
+    /// manifest for rollback protection, this is false after uninstall.
+    fn is_installed(&self, manifest_id: &teep_suit::ComponentId) -> bool {
+        self.installed().iter().any(|tc| &tc.manifest_id == manifest_id)
+    }
 }
 
 /// Where the Agent is in its exchange with a TAM.
@@ -173,6 +184,37 @@ pub struct Agent<P> {
     unneeded: Vec<ComponentId>,
     session: Session,
     last_update: Vec<ItemOutcome>,
+    attester: Option<alloc::boxed::Box<dyn Attester>>,
+    report_sealer: Option<alloc::boxed::Box<dyn crate::report::ReportSealer>>,
+    tam_attestation: Option<TamAttestation>,
+}
+
+/// Fills a buffer with unpredictable bytes (the platform's random number generator).
+pub type RandomSource = alloc::boxed::Box<dyn FnMut(&mut [u8]) + Send>;
+
+/// The Agent's policy of attesting the TAM (draft-ietf-teep-protocol-26 §4.2, §8.1.2): a
+/// QueryRequest without the TAM's attestation payload is answered with
+/// ERR_ATTESTATION_REQUIRED and a challenge; the next QueryRequest must carry an EAT signed
+/// by one of `keys` whose eat_nonce is that challenge and whose cnf names a key of the TAM.
+pub struct TamAttestation {
+    /// Keys that may sign the TAM's attestation EAT (its attester or a Verifier).
+    pub keys: Vec<PublicKey>,
+    /// Fills a challenge with unpredictable bytes.
+    pub random: RandomSource,
+    challenge: Option<Vec<u8>>,
+}
+
+impl TamAttestation {
+    /// A policy trusting `keys`, drawing challenges from `random`.
+    pub fn new(keys: Vec<PublicKey>, random: RandomSource) -> Self {
+        Self { keys, random, challenge: None }
+    }
+}
+
+impl core::fmt::Debug for TamAttestation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TamAttestation").field("keys", &self.keys.len()).finish_non_exhaustive()
+    }
 }
 
 impl<P> core::fmt::Debug for Agent<P> {
@@ -213,7 +255,46 @@ impl<P: AgentPlatform> Agent<P> {
             unneeded: Vec::new(),
             session: Session::Idle,
             last_update: Vec::new(),
+            attester: None,
+            report_sealer: None,
+            tam_attestation: None,
         }
+    }
+
+    /// The Agent requiring attestation of the TAM before it answers (see [`TamAttestation`]).
+    pub fn with_tam_attestation(mut self, policy: TamAttestation) -> Self {
+        self.tam_attestation = Some(policy);
+        self
+    }
+
+    /// The Agent protecting its SUIT Reports with `sealer` (see [`crate::report`]); without
+    /// one, reports are sent as SUIT_Report_Unprotected.
+    pub fn with_report_sealer(
+        mut self,
+        sealer: alloc::boxed::Box<dyn crate::report::ReportSealer>,
+    ) -> Self {
+        self.report_sealer = Some(sealer);
+        self
+    }
+
+    /// The bytes of a report for suit-reports: protected when a sealer is set. A report that
+    /// cannot be sealed (a local key failure) is left out rather than sent unprotected.
+    fn report_bytes(&mut self, report: &teep_suit::SuitReport) -> Option<Vec<u8>> {
+        match self.report_sealer.as_mut() {
+            Some(sealer) => sealer.seal(report).ok(),
+            None => Some(report.encode()),
+        }
+    }
+
+    /// The Agent with `attester` as its source of Evidence (see [`crate::attester`]).
+    pub fn with_attester(mut self, attester: alloc::boxed::Box<dyn Attester>) -> Self {
+        self.attester = Some(attester);
+        self
+    }
+
+    /// Whether an attester is plugged in.
+    pub fn has_attester(&self) -> bool {
+        self.attester.is_some()
     }
 
     /// The Agent's kid: RFC 9679 thumbprint of its public key.
@@ -275,7 +356,7 @@ impl<P: AgentPlatform> Agent<P> {
     pub fn unneeded(&self) -> Vec<ComponentId> {
         self.unneeded
             .iter()
-            .filter(|id| self.platform.installed_sequence_number(&to_suit(id)).is_some())
+            .filter(|id| self.platform.is_installed(&to_suit(id)))
             .cloned()
             .collect()
     }
@@ -447,6 +528,10 @@ impl<P: AgentPlatform> Agent<P> {
             return self.seal(Message::Error(err), numbering, &suite);
         };
 
+        if let Some(err) = self.check_tam_attestation(tam, q) {
+            return self.seal(Message::Error(*err), numbering, &suite);
+        }
+
         let asked = q.data_item_requested;
         let mut response = QueryResponse {
             token: q.token.clone(),
@@ -454,25 +539,13 @@ impl<P: AgentPlatform> Agent<P> {
             ..QueryResponse::default()
         };
         if asked.contains(DataItemRequested::ATTESTATION) {
-            if !q.freshness_or_default().contains(&FreshnessMechanism::Nonce) {
-                let err = TeepError {
-                    token: q.token.clone(),
-                    supported_freshness_mechanisms: Some(alloc::vec![FreshnessMechanism::Nonce]),
-                    ..TeepError::new(ErrCode::UNSUPPORTED_FRESHNESS_MECHANISMS)
+            match self.evidence(tam, q, &suite, now) {
+                Ok((format, payload)) => {
+                    response.attestation_payload_format = Some(format);
+                    response.attestation_payload = Some(payload);
                 }
-                .with_message("only the nonce freshness mechanism is supported");
-                return self.seal(Message::Error(err), numbering, &suite);
+                Err(err) => return self.seal(Message::Error(*err), numbering, &suite),
             }
-            let nonce = q
-                .challenge
-                .as_deref()
-                .or_else(|| q.token.as_ref().map(|t| t.as_bytes()))
-                .unwrap_or_default();
-            let alg = Algorithm(suite.sign1_algorithm().ok_or(AgentError::NoUsableSuite)?);
-            let evidence =
-                evidence::build(&self.key, &self.kid, alg, nonce, now).map_err(AgentError::Sign)?;
-            response.attestation_payload_format = Some(evidence::EVIDENCE_FORMAT.to_string());
-            response.attestation_payload = Some(evidence);
         }
         if asked.contains(DataItemRequested::TRUSTED_COMPONENTS) {
             response.tc_list = Some(self.tc_list());
@@ -495,6 +568,103 @@ impl<P: AgentPlatform> Agent<P> {
         let bytes = self.seal(Message::QueryResponse(response), numbering, &suite)?;
         self.session = Session::Queried { tam, suite, version };
         Ok(bytes)
+    }
+
+    /// TAM attestation (§8.1.2 "If an Error message is received with the error code
+    /// ERR_ATTESTATION_REQUIRED ... the TAM MUST send another QueryRequest with an
+    /// attestation-payload"): `None` when the policy is off or the TAM's payload verified;
+    /// otherwise the Error to send (a new challenge, or the reason verification failed).
+    fn check_tam_attestation(
+        &mut self,
+        tam: usize,
+        q: &QueryRequest,
+    ) -> Option<alloc::boxed::Box<TeepError>> {
+        let policy = self.tam_attestation.as_mut()?;
+        let pending = policy.challenge.take();
+        if let (Some(payload), Some(challenge)) = (q.attestation_payload.as_deref(), &pending) {
+            let tam_keys = self.config.tams.get(tam).map(|t| t.keys.as_slice()).unwrap_or_default();
+            let verdict = teep_eat::verify(payload, &policy.keys, teep_eat::DEFAULT_ALGORITHMS)
+                .and_then(|v| {
+                    v.claims.check_freshness(teep_eat::Freshness::Nonce(challenge))?;
+                    let bound = tam_keys.iter().any(|k| v.claims.check_confirmation(k).is_ok());
+                    if bound { Ok(()) } else { Err(teep_eat::EatError::ConfirmationMismatch) }
+                });
+            return match verdict {
+                Ok(()) => None,
+                Err(e) => Some(alloc::boxed::Box::new(
+                    TeepError {
+                        token: q.token.clone(),
+                        ..TeepError::new(ErrCode::PERMANENT_ERROR)
+                    }
+                    .with_message(&alloc::format!("TAM attestation refused: {e}")),
+                )),
+            };
+        }
+        let mut challenge = alloc::vec![0u8; 32];
+        (policy.random)(&mut challenge);
+        policy.challenge = Some(challenge.clone());
+        Some(alloc::boxed::Box::new(
+            TeepError {
+                token: q.token.clone(),
+                challenge: Some(challenge),
+                ..TeepError::new(ErrCode::ATTESTATION_REQUIRED)
+            }
+            .with_message("the Agent requires attestation of the TAM"),
+        ))
+    }
+
+    /// Evidence for a QueryRequest with the attestation bit (§4.3, §10): negotiates the
+    /// freshness mechanism with the TAM's list, then asks the attester. An Error message to
+    /// send instead when nothing fits (ERR_UNSUPPORTED_FRESHNESS_MECHANISMS with our list).
+    fn evidence(
+        &mut self,
+        tam: usize,
+        q: &QueryRequest,
+        suite: &CipherSuite,
+        now: u64,
+    ) -> Result<(String, Vec<u8>), alloc::boxed::Box<TeepError>> {
+        // Background-check model: the challenge; passport model: the token (§10).
+        let nonce = q.challenge.as_deref().or_else(|| q.token.as_ref().map(|t| t.as_bytes()));
+        let ours = match &self.attester {
+            Some(a) => a.freshness_mechanisms(),
+            None => alloc::vec![FreshnessMechanism::Nonce],
+        };
+        let unsupported = |msg: &str| {
+            TeepError {
+                token: q.token.clone(),
+                supported_freshness_mechanisms: Some(ours.clone()),
+                ..TeepError::new(ErrCode::UNSUPPORTED_FRESHNESS_MECHANISMS)
+            }
+            .with_message(msg)
+        };
+        let Some(freshness) =
+            negotiate_freshness(q.freshness_or_default(), &ours, nonce.is_some(), now > 0)
+        else {
+            return Err(alloc::boxed::Box::new(unsupported("no common freshness mechanism")));
+        };
+        let failed = |e: &dyn core::fmt::Display| {
+            alloc::boxed::Box::new(
+                TeepError { token: q.token.clone(), ..TeepError::new(ErrCode::PERMANENT_ERROR) }
+                    .with_message(&alloc::format!("cannot produce evidence: {e}")),
+            )
+        };
+        let Some(attester) = self.attester.as_mut() else {
+            let alg = suite.sign1_algorithm().map(Algorithm).unwrap_or(Algorithm::ESP256);
+            let payload =
+                evidence::build(&self.key, &self.kid, alg, nonce.unwrap_or_default(), now)
+                    .map_err(|e| failed(&e))?;
+            return Ok((evidence::EVIDENCE_FORMAT.to_string(), payload));
+        };
+        let tam_keys = self.config.tams.get(tam).map(|t| t.keys.as_slice()).unwrap_or_default();
+        let request = EvidenceRequest {
+            freshness,
+            nonce: if freshness == FreshnessMechanism::Nonce { nonce } else { None },
+            now,
+            teep_kid: &self.kid,
+            tam_keys,
+        };
+        let evidence = attester.evidence(&request).map_err(|e| failed(&e))?;
+        Ok((evidence.format, evidence.payload))
     }
 
     /// §8.2.2: unlink the unneeded manifests, then run each manifest of the Update; Success
@@ -524,7 +694,7 @@ impl<P: AgentPlatform> Agent<P> {
         // 1. unneeded-manifest-list.
         for id in update.unneeded_manifest_list.iter().flatten() {
             let manifest_id = to_suit(id);
-            if self.platform.installed_sequence_number(&manifest_id).is_none() {
+            if !self.platform.is_installed(&manifest_id) {
                 // Already absent: the TAM's goal holds.
                 self.unneeded.retain(|u| u != id);
                 continue;
@@ -546,7 +716,10 @@ impl<P: AgentPlatform> Agent<P> {
 
         // 2. manifest-list, only when the unlinking succeeded (§8.2.2).
         if first_failure.is_none() {
-            let trust = TrustAnchors::new(self.config.tc_signers.clone());
+            let trust = self.config.tc_mac_keys.iter().cloned().fold(
+                TrustAnchors::new(self.config.tc_signers.clone()),
+                TrustAnchors::with_mac_key,
+            );
             let mut opts = teep_suit::Options::teep_install();
             opts.nonce = update.token.as_ref().map(|t| t.as_bytes().to_vec());
             for envelope in update.manifest_list.iter().flatten() {
@@ -555,7 +728,7 @@ impl<P: AgentPlatform> Agent<P> {
                         let id = to_teep(&done.manifest_id);
                         self.requested.retain(|(r, _)| r != &id);
                         self.unneeded.retain(|u| u != &id);
-                        reports.push(done.report.encode());
+                        reports.extend(self.report_bytes(&done.report));
                         outcomes.push(ItemOutcome::Installed {
                             manifest_id: done.manifest_id,
                             sequence_number: done.sequence_number,
@@ -566,7 +739,7 @@ impl<P: AgentPlatform> Agent<P> {
                             alloc::format!("{}: {}", failure.reason(), peer_text(&failure.error))
                         });
                         let reason = failure.to_string();
-                        reports.push(failure.report.encode());
+                        reports.extend(self.report_bytes(&failure.report));
                         outcomes.push(ItemOutcome::Failed { reason });
                     }
                 }

@@ -18,12 +18,27 @@
 //! ```
 //!
 //! Not supported yet (each refused with a precise error or simply not offered):
-//! - hardware-rooted Evidence: the software TEE signs its EAT with the Agent key
-//!   ([`EVIDENCE_FORMAT`]); Attestation Results about the TAM are not requested or checked;
+//! - hardware-rooted Evidence: the software TEE's attester ([`software::attester`]) signs a
+//!   TEEP-profile EAT with an attestation key of its own (distinct from the TEEP key), nonce or
+//!   timestamp freshness, optionally encrypted to the TAM; a hardware TEE plugs in its own
+//!   [`Attester`]. Without one the Agent falls back to a minimal EAT signed with its TEEP key
+//!   ([`EVIDENCE_FORMAT`]);
+//! - the passport model (obtaining an Attestation Result through the Broker and presenting
+//!   it) is not implemented on the Agent side; attestation of the TAM ([`TamAttestation`])
+//!   checks the TAM's EAT against trusted keys itself rather than through a Verifier;
 //! - ext-list (no extensions are defined), boot-time suit-reports in QueryResponse,
 //!   have-binary / minimum sequence numbers in requested-tc-list (RequestTA carries only an id);
 //! - suit-directive-invoke on the software TEE (it does not execute components);
-//! - whatever teep-suit does not process (dependencies, encrypted payloads, ...).
+//! - running the suit-uninstall section of a manifest removed by unneeded-manifest-list (the
+//!   software TEE removes its record, unreferenced dependencies and components directly);
+//! - whatever teep-suit does not process (see its crate documentation).
+//!
+//! Supported on the software TEE beyond the basics: dependency manifests committed with their
+//! root and kept by reference count (draft-ietf-suit-trust-domains), encrypted payloads with
+//! the device ECDH-ES key and AES key-wrap keys (draft-ietf-suit-firmware-encryption), SUIT
+//! reports signed with a separate report key or also encrypted to the TAM
+//! (draft-ietf-suit-report, `[reports]` in config.toml), rollback protection that survives
+//! uninstall, and an exclusive lock on the state directory.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -31,16 +46,20 @@
 extern crate alloc;
 
 mod agent;
+pub mod attester;
 mod error;
 mod evidence;
+pub mod report;
 mod wire;
 
 pub use agent::{
     Agent, AgentConfig, AgentPlatform, ApiError, InstalledTc, ItemOutcome, MAX_COMPONENT_ID_BYTES,
-    MAX_PENDING, Session, TamTrust,
+    MAX_PENDING, RandomSource, Session, TamAttestation, TamTrust,
 };
+pub use attester::{Attester, AttesterError, Evidence, EvidenceRequest};
 pub use error::{AgentError, Rejection};
 pub use evidence::EVIDENCE_FORMAT;
+pub use report::{ReportSealer, SignedReports};
 
 #[cfg(feature = "std")]
 pub mod ipc;

@@ -88,7 +88,14 @@ fn attestation_bit_yields_evidence_bound_to_the_challenge() {
     r.check_answers(&q).expect("answers the request");
     let evidence = r.attestation_payload.expect("evidence");
     let sign1 = teep_cose::Sign1::decode(&evidence).expect("EAT is a COSE_Sign1");
-    sign1.verify(&agent.public_key(), &[]).expect("signed by the agent");
+    // Signed by the attestation key (distinct from the TEEP key), bound by cnf to the TEEP key.
+    let attest = std::fs::read_to_string(dir.path().join("attest-key.pub.pem")).expect("pub");
+    let attest = teep_cose::PublicKey::from_spki_pem(&attest).expect("attestation key");
+    assert!(sign1.verify(&agent.public_key(), &[]).is_err(), "not the TEEP key");
+    let eat = teep_eat::verify(&evidence, &[attest], teep_eat::DEFAULT_ALGORITHMS).expect("EAT");
+    eat.claims.check_teep_profile().expect("TEEP EAT profile");
+    eat.claims.check_confirmation(&agent.public_key()).expect("cnf = TEEP key");
+    assert_eq!(eat.claims.iat, Some(1_700_000_000));
     let claims = sign1.payload.expect("claims");
     // eat_nonce (10) carries the challenge.
     let needle = [&[0x0a, 0x52][..], &challenge].concat();
@@ -309,9 +316,12 @@ fn unneeded_manifest_list_deletes_the_component() {
     let msg = open_response(&reply.expect("reply"), &agent.public_key(), Numbering::Rfc);
     assert!(matches!(msg, Message::Success(_)), "{msg:?}");
     assert!(agent.tc_list().is_empty());
-    for sub in ["components", "manifests", "staging", "journal"] {
+    for sub in ["components", "staging", "journal"] {
         assert!(files(dir.path(), sub).is_empty(), "{sub} must be empty");
     }
+    // Only the rollback high-water mark of the removed manifest stays.
+    let left = files(dir.path(), "manifests");
+    assert!(left.len() == 1 && left[0].ends_with(".seq"), "{left:?}");
     assert!(agent.unneeded().is_empty());
 }
 
@@ -453,8 +463,9 @@ fn payload_over_the_size_limit_or_without_mirror_fails_cleanly() {
     // The .ta file is 20 bytes; allow 10.
     let mut small = config(&tam, vec![mirror]);
     small.limits.max_payload_bytes = 10;
-    // No mirror at all: the URI must not be fetched.
-    let unmapped = config(&tam, vec![]);
+    // No mirror at all and direct fetching off: the URI must not be fetched.
+    let mut unmapped = config(&tam, vec![]);
+    unmapped.fetch.direct = false;
     for cfg in [small, unmapped] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut agent = agent_in(dir.path(), cfg);

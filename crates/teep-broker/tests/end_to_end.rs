@@ -83,6 +83,7 @@ impl Setup {
 
         // The TAM on 127.0.0.1:0 with its SQLite file in the temporary directory.
         let tam_config = TamConfig { state_dir: dir.path().join("tam"), ..TamConfig::default() };
+        teep_tam::TamKeys::load_or_generate(&tam_config).expect("TAM keys");
         let tam = Arc::new(Tam::open(tam_config).await.expect("TAM open"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let tam_uri = format!("http://{}/tam", listener.local_addr().expect("addr"));

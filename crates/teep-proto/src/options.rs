@@ -84,6 +84,9 @@ pub(crate) fn decode<'b>(
             extensions.push(Extension { label: wire, value });
         }
     }
+    // Kept in label order, the order the encoder writes them in, so that a decoded message
+    // equals the decoding of its own re-encoding (fuzz finding extension-order-roundtrip).
+    extensions.sort_by_key(|e| e.label);
     Ok(extensions)
 }
 

@@ -323,3 +323,26 @@ proptest! {
         let _ = Message::decode(&bytes, Numbering::Rfc);
     }
 }
+
+/// Fuzz finding `extension-order-roundtrip` (fuzz/regressions/teep_message_*/): unknown
+/// options out of label order on the wire decoded to a value unequal to the decoding of the
+/// message's own re-encoding.
+#[test]
+fn extension_order_roundtrip() {
+    let cases: [(&str, Numbering); 2] = [
+        (
+            "8202a4150006400481a22e814f0102030405060708090a0b0c0d0e0f035824822f5820a7fd6593\
+             eac32eb4be578278e6540c5c09cfd7d4d234973054833b2b930306091350a0a1a2a3a4a5a6a7a8\
+             a9aaabacb0aeaf",
+            Numbering::Rfc,
+        ),
+        ("8306a21750a0a1abacadaeaf0c6964690100000000000001", Numbering::Legacy),
+    ];
+    for (hex_input, numbering) in cases {
+        let bytes = hex::decode(hex_input).expect("hex");
+        let msg = Message::decode(&bytes, numbering).expect("the finding decodes");
+        let again =
+            Message::decode(&msg.encode(numbering), numbering).expect("re-encoding decodes");
+        assert_eq!(again, msg, "{hex_input}");
+    }
+}

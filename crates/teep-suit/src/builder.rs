@@ -11,7 +11,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use minicbor::Encoder;
-use teep_cose::{Algorithm, SigningKey};
+use teep_cose::{Algorithm, PublicKey, RecipientSpec, SigningKey};
 
 use crate::cbor;
 use crate::command::{code, param};
@@ -70,6 +70,10 @@ pub struct ManifestBuilder {
     reference_uri: Option<String>,
     tagged: bool,
     with_kid: bool,
+    /// Digest and size of the plaintext when the payload is encrypted.
+    plaintext: Option<(SuitDigest, u64)>,
+    /// suit-parameter-encryption-info for the (encrypted) integrated payload.
+    encryption_info: Option<Vec<u8>>,
 }
 
 impl ManifestBuilder {
@@ -86,7 +90,62 @@ impl ManifestBuilder {
             reference_uri: None,
             tagged: false,
             with_kid: true,
+            encryption_info: None,
+            plaintext: None,
         }
+    }
+
+    /// Encrypts the integrated payload for `recipient` (ECDH-ES + A128KW, COSE_KDF_Context
+    /// other 'SUIT Payload Encryption', draft-ietf-suit-firmware-encryption) with content
+    /// algorithm `content_alg` (A128GCM, A256GCM, ChaCha20/Poly1305, A128CTR ...). The
+    /// envelope then carries the ciphertext and the install sequence passes the
+    /// SUIT_Encryption_Info with suit-directive-fetch; image digest and size stay those of
+    /// the plaintext. Call after [`payload`](Self::payload).
+    pub fn encrypt_for<R: rand_core::CryptoRng + ?Sized>(
+        self,
+        rng: &mut R,
+        recipient: &PublicKey,
+        kid: Option<&[u8]>,
+        content_alg: Algorithm,
+    ) -> Result<Self, SuitError> {
+        let spec = RecipientSpec::EcdhEsKeyWrap {
+            alg: Algorithm::ECDH_ES_A128KW,
+            recipient,
+            kid,
+            other: Some(crate::interpreter::PAYLOAD_CONTEXT),
+        };
+        self.encrypt_with(rng, &[spec], content_alg)
+    }
+
+    /// Like [`encrypt_for`](Self::encrypt_for) with a shared key-encryption key (A128KW for a
+    /// 16-byte key).
+    pub fn encrypt_with_kek<R: rand_core::CryptoRng + ?Sized>(
+        self,
+        rng: &mut R,
+        kek: &[u8],
+        kid: Option<&[u8]>,
+        content_alg: Algorithm,
+    ) -> Result<Self, SuitError> {
+        self.encrypt_with(rng, &[RecipientSpec::KeyWrap { kek, kid }], content_alg)
+    }
+
+    fn encrypt_with<R: rand_core::CryptoRng + ?Sized>(
+        mut self,
+        rng: &mut R,
+        recipients: &[RecipientSpec<'_>],
+        content_alg: Algorithm,
+    ) -> Result<Self, SuitError> {
+        let Some(Payload::Integrated { key, data }) = self.payload.take() else {
+            return Err(SuitError::InvalidInput("only integrated payloads can be encrypted"));
+        };
+        let out = teep_cose::encrypt(rng, &data, content_alg, recipients, &[], true)?;
+        let ciphertext = out
+            .detached_ciphertext
+            .ok_or(SuitError::InvalidInput("encryption gave no detached ciphertext"))?;
+        self.plaintext = Some((SuitDigest::sha256(&data), data.len() as u64));
+        self.encryption_info = Some(out.message);
+        self.payload = Some(Payload::Integrated { key, data: ciphertext });
+        Ok(self)
     }
 
     /// suit-manifest-component-id (the TEEP manifest identity).
@@ -144,8 +203,10 @@ impl ManifestBuilder {
             (Some(v), Some(c)) => (v, c),
             _ => return Err(SuitError::InvalidInput("vendor and class identifiers are required")),
         };
-        let (digest, size) = match payload {
-            Payload::Integrated { key, data } => {
+        let (digest, size) = match (payload, &self.plaintext) {
+            // Encrypted: image digest and size describe the plaintext.
+            (_, Some(plain)) => plain.clone(),
+            (Payload::Integrated { key, data }, None) => {
                 if !key.starts_with('#') {
                     return Err(SuitError::InvalidInput(
                         "integrated payload key must start with #",
@@ -153,7 +214,7 @@ impl ManifestBuilder {
                 }
                 (SuitDigest::sha256(data), data.len() as u64)
             }
-            Payload::Uri { digest, size, .. } => (digest.clone(), *size),
+            (Payload::Uri { digest, size, .. }, None) => (digest.clone(), *size),
         };
 
         let common = self.common(vendor, class, &digest, size);
@@ -190,16 +251,31 @@ impl ManifestBuilder {
     /// Builds and signs the envelope with `key` (algorithm: the key's default, ESP256 or
     /// Ed25519, unless `alg` is given).
     pub fn sign(&self, key: &SigningKey, alg: Option<Algorithm>) -> Result<Vec<u8>, SuitError> {
+        let alg = alg.unwrap_or_else(|| key.default_algorithm());
+        let kid = self.with_kid.then(|| key.public_key().thumbprint());
+        self.assemble(|digest| {
+            teep_cose::sign1_detached(digest, key, alg, kid.as_ref().map(|k| &k[..]), &[], true)
+        })
+    }
+
+    /// Builds the envelope authenticated by a COSE_Mac0 (HMAC 256/256) under a shared key of
+    /// at least 32 bytes, with an optional kid.
+    pub fn sign_mac(&self, key: &[u8], kid: Option<&[u8]>) -> Result<Vec<u8>, SuitError> {
+        self.assemble(|digest| {
+            teep_cose::mac0(digest, key, Algorithm::HMAC_256_256, kid, &[], true, true)
+        })
+    }
+
+    fn assemble(
+        &self,
+        authenticate: impl FnOnce(&[u8]) -> Result<Vec<u8>, teep_cose::Error>,
+    ) -> Result<Vec<u8>, SuitError> {
         let manifest = self.build_manifest()?;
         let mut wrapped = cbor::encoder();
         cbor::infallible(wrapped.bytes(&manifest));
         let wrapped = wrapped.into_writer();
         let digest = SuitDigest::sha256(&wrapped).encode();
-
-        let alg = alg.unwrap_or_else(|| key.default_algorithm());
-        let kid = self.with_kid.then(|| key.public_key().thumbprint());
-        let block =
-            teep_cose::sign1_detached(&digest, key, alg, kid.as_ref().map(|k| &k[..]), &[], true)?;
+        let block = authenticate(&digest)?;
 
         let mut auth = cbor::encoder();
         cbor::infallible(auth.array(2));
@@ -249,9 +325,13 @@ impl ManifestBuilder {
             Payload::Integrated { key, .. } => key,
             Payload::Uri { uri, .. } => uri,
         };
+        let info = self.encryption_info.as_deref();
         sequence(|e| {
             cbor::infallible(e.i64(code::OVERRIDE_PARAMETERS));
-            cbor::infallible(e.map(1));
+            cbor::infallible(e.map(1 + u64::from(info.is_some())));
+            if let Some(info) = info {
+                cbor::infallible(e.i64(param::ENCRYPTION_INFO).and_then(|e| e.bytes(info)));
+            }
             cbor::infallible(e.i64(param::URI).and_then(|e| e.str(uri)));
             command(e, code::FETCH, POLICY);
             command(e, code::IMAGE_MATCH, POLICY);

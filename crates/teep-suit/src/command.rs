@@ -65,6 +65,8 @@ pub mod param {
     pub const IMAGE_SIZE: i64 = 14;
     /// suit-parameter-content
     pub const CONTENT: i64 = 18;
+    /// suit-parameter-encryption-info (draft-ietf-suit-firmware-encryption)
+    pub const ENCRYPTION_INFO: i64 = 19;
     /// suit-parameter-uri
     pub const URI: i64 = 21;
     /// suit-parameter-source-component

@@ -19,7 +19,8 @@ use alloc::vec::Vec;
 
 use minicbor::Decoder;
 use minicbor::data::Type;
-use teep_cose::{Algorithm, PublicKey, Sign1};
+use teep_cose::{Algorithm, Mac0, PublicKey, Sign1};
+use zeroize::Zeroizing;
 
 use crate::cbor;
 use crate::digest::SuitDigest;
@@ -32,18 +33,46 @@ pub const ENVELOPE_TAG: u64 = 107;
 pub const MANIFEST_TAG: u64 = 1070;
 /// COSE_Sign1_Tagged.
 const COSE_SIGN1_TAG: u64 = 18;
+/// COSE_Mac0_Tagged.
+const COSE_MAC0_TAG: u64 = 17;
 
 const KEY_DELEGATION: u64 = 1;
 const KEY_AUTHENTICATION: u64 = 2;
 const KEY_MANIFEST: u64 = 3;
+
+/// A shared HMAC key that authenticates manifests through COSE_Mac0 blocks
+/// (draft-ietf-suit-mti: HMAC-256). Debug never prints the key.
+#[derive(Clone)]
+pub struct MacKey {
+    /// The key identifier, if the key is only to be used for blocks naming it.
+    pub kid: Option<Vec<u8>>,
+    /// The secret.
+    pub key: Zeroizing<Vec<u8>>,
+}
+
+impl MacKey {
+    /// A MAC key without key identifier.
+    pub fn new(key: impl Into<Vec<u8>>) -> Self {
+        Self { kid: None, key: Zeroizing::new(key.into()) }
+    }
+}
+
+impl core::fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "MacKey {{ kid: {:?}, len: {} }}", self.kid, self.key.len())
+    }
+}
 
 /// Keys the caller trusts to sign Trusted Component manifests, and the algorithms it allows.
 #[derive(Clone, Debug)]
 pub struct TrustAnchors {
     /// Trusted signer keys (TC signers, draft-ietf-teep-protocol-26 §2).
     pub signers: Vec<PublicKey>,
-    /// Allowed signature algorithms. Default: ESP256, ES256, Ed25519, EdDSA.
+    /// Allowed signature algorithms. Default: ESP256, ES256, Ed25519, EdDSA (and HMAC 256/256
+    /// for [`TrustAnchors::mac_keys`]).
     pub algorithms: Vec<Algorithm>,
+    /// Shared keys accepted for COSE_Mac0 authentication blocks (empty by default).
+    pub mac_keys: Vec<MacKey>,
 }
 
 impl TrustAnchors {
@@ -56,8 +85,16 @@ impl TrustAnchors {
                 Algorithm(-7),  // ES256
                 Algorithm(-19), // Ed25519
                 Algorithm(-8),  // EdDSA
+                Algorithm(5),   // HMAC 256/256, only with mac_keys
             ],
+            mac_keys: Vec::new(),
         }
+    }
+
+    /// Also accepts COSE_Mac0 blocks under `key`.
+    pub fn with_mac_key(mut self, key: MacKey) -> Self {
+        self.mac_keys.push(key);
+        self
     }
 }
 
@@ -207,7 +244,31 @@ impl<'a> Envelope<'a> {
         }
         let manifest = Manifest::decode(manifest_content)?;
         let sections = self.resolve_severed(&manifest)?;
-        Ok(AuthenticatedManifest { envelope: self.clone(), manifest, digest, signer, sections })
+        let indexed = manifest.indexed_components()?;
+        Ok(AuthenticatedManifest {
+            envelope: self.clone(),
+            manifest,
+            digest,
+            signer,
+            sections,
+            indexed,
+        })
+    }
+
+    /// The digest from the authentication wrapper after checking that it covers the manifest
+    /// bytes; signatures are NOT checked. Used for suit-condition-image-match on a dependency
+    /// manifest (draft-ietf-suit-trust-domains §6.2) and by inspection tools.
+    pub fn checked_manifest_digest(&self) -> Result<SuitDigest, SuitError> {
+        let auth = self.authentication.ok_or(SuitError::MissingAuthentication)?;
+        let (manifest_whole, _) = self.manifest.ok_or(SuitError::MissingManifest)?;
+        cbor::precheck(auth)?;
+        let mut d = Decoder::new(auth);
+        cbor::array_len(&mut d, "SUIT_Authentication")?;
+        let digest = SuitDigest::decode(cbor::bytes(&mut d, "SUIT_Authentication digest")?)?;
+        if !digest.matches(manifest_whole)? {
+            return Err(SuitError::ManifestDigestMismatch);
+        }
+        Ok(digest)
     }
 
     /// Decodes the manifest WITHOUT checking authenticity, for inspection tools
@@ -272,7 +333,7 @@ fn verify_block(block: &[u8], payload: &[u8], trust: &TrustAnchors) -> Result<us
         match tag.as_u64() {
             COSE_SIGN1_TAG => {}
             98 => return Err(SuitError::UnsupportedAuthentication("COSE_Sign")),
-            17 => return Err(SuitError::UnsupportedAuthentication("COSE_Mac0")),
+            COSE_MAC0_TAG => return verify_mac0(block, payload, trust),
             97 => return Err(SuitError::UnsupportedAuthentication("COSE_Mac")),
             _ => return Err(SuitError::UnsupportedAuthentication("unknown COSE tag")),
         }
@@ -301,6 +362,34 @@ fn verify_block(block: &[u8], payload: &[u8], trust: &TrustAnchors) -> Result<us
     result
 }
 
+/// Verifies a COSE_Mac0 block (HMAC 256/256) under the caller's MAC keys; the returned index
+/// is `signers.len() + i` for `mac_keys[i]`.
+fn verify_mac0(block: &[u8], payload: &[u8], trust: &TrustAnchors) -> Result<usize, SuitError> {
+    let mac0 = Mac0::decode(block)?;
+    if mac0.payload.is_some() {
+        return Err(SuitError::Malformed("authentication block payload must be detached"));
+    }
+    let alg = mac0.algorithm()?;
+    if !trust.algorithms.contains(&alg) {
+        return Err(SuitError::Cose(teep_cose::Error::AlgorithmNotAllowed(alg.0)));
+    }
+    let kid = mac0.protected.kid.as_deref().or(mac0.unprotected.kid.as_deref());
+    let mut result = Err(SuitError::Untrusted);
+    for (i, key) in trust.mac_keys.iter().enumerate() {
+        if let (Some(want), Some(have)) = (key.kid.as_deref(), kid)
+            && want != have
+        {
+            continue;
+        }
+        match mac0.verify_detached(&key.key, &[], payload) {
+            Ok(()) => return Ok(trust.signers.len().saturating_add(i)),
+            Err(teep_cose::Error::BadMac) => {}
+            Err(e) => result = Err(SuitError::Cose(e)),
+        }
+    }
+    result
+}
+
 /// A manifest whose digest and signature were checked: the only input the processor runs.
 #[derive(Clone, Debug)]
 pub struct AuthenticatedManifest<'a> {
@@ -309,6 +398,7 @@ pub struct AuthenticatedManifest<'a> {
     digest: SuitDigest,
     signer: usize,
     sections: Vec<(u64, &'a [u8])>,
+    indexed: Vec<crate::ComponentId>,
 }
 
 impl<'a> AuthenticatedManifest<'a> {
@@ -330,6 +420,12 @@ impl<'a> AuthenticatedManifest<'a> {
     /// suit-components.
     pub fn components(&self) -> &[crate::ComponentId] {
         &self.manifest.components
+    }
+
+    /// The component list commands index: suit-components, then dependency manifests
+    /// addressed after it ([`Manifest::indexed_components`]).
+    pub fn indexed_components(&self) -> &[crate::ComponentId] {
+        &self.indexed
     }
 
     /// The decoded manifest.

@@ -212,6 +212,15 @@ pub enum SuitError {
     NotInstalled,
     /// A caller error: the API was misused (e.g. an invalid builder input).
     InvalidInput(&'static str),
+    /// An encrypted payload names no recipient the device holds a key for.
+    NoDecryptionKey,
+    /// Decrypting a payload failed (wrong key, tag mismatch, malformed encryption info).
+    Decrypt(teep_cose::Error),
+    /// Strict mode: suit-directive-process-dependency on a component whose
+    /// suit-condition-dependency-integrity did not pass before; value is the component index.
+    DependencyNotVerified(u64),
+    /// A dependency command on a component that is not a dependency manifest.
+    NotADependency(u64),
 }
 
 impl SuitError {
@@ -228,7 +237,9 @@ impl SuitError {
             SuitError::SeveredMemberMissing(k)
             | SuitError::SeveredMemberDigest(k)
             | SuitError::UnexpectedSeveredMember(k) => detail(*k),
-            SuitError::ComponentIndex(i) => detail(*i),
+            SuitError::ComponentIndex(i)
+            | SuitError::DependencyNotVerified(i)
+            | SuitError::NotADependency(i) => detail(*i),
             _ => 0,
         }
     }
@@ -259,7 +270,16 @@ impl SuitError {
                 Reason::ParameterUnsupported
             }
             SuitError::ComponentIndex(_) => Reason::ComponentUnsupported,
-            SuitError::ConditionFailed(_) | SuitError::Rollback { .. } => Reason::ConditionFailed,
+            SuitError::ConditionFailed(_)
+            | SuitError::Rollback { .. }
+            | SuitError::DependencyNotVerified(_) => Reason::ConditionFailed,
+            SuitError::NotADependency(_) => Reason::ComponentUnsupported,
+            SuitError::Decrypt(e) => match e {
+                teep_cose::Error::UnsupportedAlgorithm(_) => Reason::AlgUnsupported,
+                teep_cose::Error::Cbor(_) | teep_cose::Error::Malformed(_) => Reason::CborParse,
+                _ => Reason::OperationFailed,
+            },
+            SuitError::NoDecryptionKey => Reason::OperationFailed,
             SuitError::Platform(PlatformError::UnknownComponent) => Reason::ComponentUnsupported,
             SuitError::Platform(PlatformError::Unauthorized) => Reason::ComponentUnauthorised,
             SuitError::UnsupportedVersion(_) => Reason::CborParse,
@@ -342,6 +362,15 @@ impl fmt::Display for SuitError {
             SuitError::Platform(e) => write!(f, "platform: {e}"),
             SuitError::NotInstalled => f.write_str("manifest not installed"),
             SuitError::InvalidInput(what) => write!(f, "invalid input: {what}"),
+            SuitError::NoDecryptionKey => {
+                f.write_str("no decryption key for any recipient of the encrypted payload")
+            }
+            SuitError::Decrypt(e) => write!(f, "payload decryption failed: {e}"),
+            SuitError::DependencyNotVerified(i) => write!(
+                f,
+                "process-dependency on component {i} before dependency-integrity (strict mode)"
+            ),
+            SuitError::NotADependency(i) => write!(f, "component {i} is not a dependency"),
         }
     }
 }

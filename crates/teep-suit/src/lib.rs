@@ -10,10 +10,27 @@
 //! caller's [`TrustAnchors`]) → [`AuthenticatedManifest`] → [`process`] runs it against a
 //! [`Platform`], staging every write and committing only when everything passed.
 //!
-//! Not supported in this version (each reported with a precise error): dependency manifests
-//! (process-dependency, dependency-integrity), suit-directive-swap, COSE_Sign / COSE_Mac /
-//! COSE_Mac0 authentication blocks, digest algorithms other than SHA-256, delegation chains
-//! (ignored: only the caller's anchors are trusted), encrypted payloads.
+//! Trust domains (draft-ietf-suit-trust-domains): dependency manifests are addressed by
+//! component indices after suit-components (their identifier is the dependency-prefix);
+//! image-match on a dependency compares its manifest digest; dependency-integrity
+//! authenticates it; process-dependency runs its shared sequence and the current section and,
+//! in suit-install, stages its record ([`Platform::stage_dependency_record`]).
+//! [`Options::strict_dependencies`] selects strict or compatibility mode.
+//!
+//! Encrypted payloads (draft-ietf-suit-firmware-encryption): suit-parameter-encryption-info
+//! on write, fetch and copy; A128KW/A192KW/A256KW and ECDH-ES + A*KW recipients with
+//! [`Platform::decryption_keys`]; AES-CTR streams chunk by chunk, AEAD content (AES-GCM,
+//! ChaCha20/Poly1305) is buffered up to the payload limit until its tag is checked.
+//!
+//! Authentication: COSE_Sign1 (ESP256, ES256, Ed25519, EdDSA) and COSE_Mac0 (HMAC 256/256,
+//! [`MacKey`]); several blocks, one verifying suffices. Reports may be signed with a device
+//! report key and encrypted ([`SuitReport::sign1`], [`SuitReport::encrypt`]).
+//!
+//! Not supported in this version (each reported with a precise error): suit-directive-swap,
+//! COSE_Sign / COSE_Mac authentication blocks, COSE_Encrypt0 encryption info, digest
+//! algorithms other than SHA-256, delegation chains (ignored: only the caller's anchors are
+//! trusted), severed members that are not in the envelope (reason severing-unsupported: no
+//! fetch by reference), running suit-uninstall sections of installed manifests.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -40,9 +57,9 @@ pub mod builder;
 
 pub use component::ComponentId;
 pub use digest::{SHA256, SuitDigest};
-pub use envelope::{AuthenticatedManifest, ENVELOPE_TAG, Envelope, TrustAnchors};
+pub use envelope::{AuthenticatedManifest, ENVELOPE_TAG, Envelope, MacKey, TrustAnchors};
 pub use error::{PlatformError, Reason, SuitError};
 pub use manifest::Manifest;
-pub use platform::{BytesDownload, Download, Identifier, InstallRecord, Platform};
+pub use platform::{BytesDownload, DecryptionKey, Download, Identifier, InstallRecord, Platform};
 pub use process::{Failure, Options, Procedure, ProcessReport, process, uninstall};
 pub use report::{Record, ReportResult, SuitReference, SuitReport};

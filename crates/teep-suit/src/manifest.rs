@@ -97,6 +97,8 @@ pub struct Manifest<'a> {
     pub components: Vec<ComponentId>,
     /// Indices of components that are dependency manifests (suit-dependencies).
     pub dependencies: Vec<u64>,
+    /// suit-dependency-prefix of each dependency that has one, by component index.
+    pub dependency_prefixes: Vec<(u64, ComponentId)>,
     pub(crate) shared: Option<&'a [u8]>,
     pub(crate) members: Vec<(u64, Member<'a>)>,
 }
@@ -156,13 +158,15 @@ impl<'a> Manifest<'a> {
         let sequence_number =
             sequence_number.ok_or(SuitError::Malformed("manifest without sequence number"))?;
         let common = common.ok_or(SuitError::Malformed("manifest without suit-common"))?;
-        let (components, dependencies, shared) = decode_common(common)?;
+        let Common { components, dependencies, dependency_prefixes, shared } =
+            decode_common(common)?;
         Ok(Manifest {
             sequence_number,
             reference_uri,
             manifest_component_id,
             components,
             dependencies,
+            dependency_prefixes,
             shared,
             members,
         })
@@ -182,25 +186,75 @@ impl<'a> Manifest<'a> {
     pub(crate) fn member(&self, key: u64) -> Option<&Member<'a>> {
         self.members.iter().find(|(k, _)| *k == key).map(|(_, m)| m)
     }
+
+    /// Whether component index `index` names a dependency manifest.
+    pub fn is_dependency(&self, index: u64) -> bool {
+        self.dependencies.contains(&index)
+    }
+
+    /// The component list the commands index: suit-components followed by the dependency
+    /// manifests whose indices come after it (draft-ietf-suit-trust-domains §6.1: a
+    /// dependency is addressed by a component index; its SUIT_Component_Identifier is its
+    /// dependency-prefix). Indices after the components must be contiguous.
+    pub fn indexed_components(&self) -> Result<Vec<ComponentId>, SuitError> {
+        let mut all = self.components.clone();
+        let beyond = self.dependencies.iter().filter(|i| **i >= all.len() as u64).count();
+        for _ in 0..beyond {
+            let index = all.len() as u64;
+            let prefix = self
+                .dependency_prefixes
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, p)| p.clone())
+                .ok_or(SuitError::Malformed(
+                    "dependency index after the components needs a contiguous index and a prefix",
+                ))?;
+            all.push(prefix);
+        }
+        Ok(all)
+    }
 }
 
-/// Decodes SUIT_Common: `(components, dependency indices, shared sequence)`.
-#[allow(clippy::type_complexity)]
-fn decode_common(bytes: &[u8]) -> Result<(Vec<ComponentId>, Vec<u64>, Option<&[u8]>), SuitError> {
+/// The decoded members of SUIT_Common.
+struct Common<'a> {
+    components: Vec<ComponentId>,
+    dependencies: Vec<u64>,
+    dependency_prefixes: Vec<(u64, ComponentId)>,
+    shared: Option<&'a [u8]>,
+}
+
+/// Decodes SUIT_Common.
+///
+/// ```cddl
+/// SUIT_Dependencies = { + uint => SUIT_Dependency_Metadata }
+/// SUIT_Dependency_Metadata = { ? suit-dependency-prefix => SUIT_Component_Identifier,
+///                              * $$SUIT_Dependency_Extensions }
+/// ```
+fn decode_common(bytes: &[u8]) -> Result<Common<'_>, SuitError> {
     cbor::precheck(bytes)?;
     let mut d = Decoder::new(bytes);
     let n = cbor::map_len(&mut d, "SUIT_Common")?;
     let mut components = Vec::new();
     let mut dependencies = Vec::new();
+    let mut dependency_prefixes = Vec::new();
     let mut shared = None;
     for _ in 0..n {
         match map_key(&mut d, "SUIT_Common")? {
             1 => {
                 let deps = cbor::map_len(&mut d, "suit-dependencies")?;
                 for _ in 0..deps {
-                    dependencies.push(cbor::uint(&mut d, "dependency index")?);
-                    // SUIT_Dependency_Metadata (prefix) is not used by this processor yet.
-                    cbor::skip(&mut d, "dependency metadata")?;
+                    let index = cbor::uint(&mut d, "dependency index")?;
+                    dependencies.push(index);
+                    let fields = cbor::map_len(&mut d, "SUIT_Dependency_Metadata")?;
+                    for _ in 0..fields {
+                        match cbor::int(&mut d, "SUIT_Dependency_Metadata key")? {
+                            1 => {
+                                dependency_prefixes.push((index, ComponentId::decode_from(&mut d)?))
+                            }
+                            // Extensions carry nothing this processor acts on.
+                            _ => cbor::skip(&mut d, "dependency metadata extension")?,
+                        }
+                    }
                 }
             }
             2 => {
@@ -220,7 +274,7 @@ fn decode_common(bytes: &[u8]) -> Result<(Vec<ComponentId>, Vec<u64>, Option<&[u
             other => return Err(unknown("SUIT_Common", other)),
         }
     }
-    Ok((components, dependencies, shared))
+    Ok(Common { components, dependencies, dependency_prefixes, shared })
 }
 
 /// Reads a non-negative integer map key; negative keys are unknown extensions.

@@ -9,6 +9,9 @@
 
 use alloc::vec::Vec;
 
+use teep_cose::SigningKey;
+use zeroize::Zeroizing;
+
 use crate::component::ComponentId;
 use crate::digest::SuitDigest;
 use crate::error::PlatformError;
@@ -78,6 +81,48 @@ pub struct InstallRecord<'a> {
     pub components: &'a [ComponentId],
     /// The components that received new staged content during this run.
     pub written: &'a [ComponentId],
+}
+
+/// A key the device holds to open encrypted payloads (draft-ietf-suit-firmware-encryption:
+/// AES key wrap and ECDH-ES + AES key wrap recipients). Debug never prints key material.
+#[non_exhaustive]
+pub enum DecryptionKey {
+    /// A key-encryption key shared with the distribution system (A128KW/A192KW/A256KW).
+    KeyWrap {
+        /// The key identifier recipients may name; `None` matches every recipient.
+        kid: Option<Vec<u8>>,
+        /// The key-encryption key.
+        key: Zeroizing<Vec<u8>>,
+    },
+    /// The device's P-256 private key for ECDH-ES + A*KW recipients.
+    Ecdh {
+        /// The key identifier recipients may name; `None` matches every recipient.
+        kid: Option<Vec<u8>>,
+        /// The private key (boxed: a signing key is much larger than the other variant).
+        key: alloc::boxed::Box<SigningKey>,
+    },
+}
+
+impl DecryptionKey {
+    /// The key identifier, if any.
+    pub fn kid(&self) -> Option<&[u8]> {
+        match self {
+            DecryptionKey::KeyWrap { kid, .. } | DecryptionKey::Ecdh { kid, .. } => kid.as_deref(),
+        }
+    }
+}
+
+impl core::fmt::Debug for DecryptionKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DecryptionKey::KeyWrap { kid, key } => {
+                write!(f, "DecryptionKey::KeyWrap {{ kid: {kid:?}, len: {} }}", key.len())
+            }
+            DecryptionKey::Ecdh { kid, key } => {
+                write!(f, "DecryptionKey::Ecdh {{ kid: {kid:?}, key: {key:?} }}")
+            }
+        }
+    }
 }
 
 /// What the manifest processor needs from the device.
@@ -159,4 +204,29 @@ pub trait Platform {
 
     /// Drops everything staged since the last commit.
     fn abort(&mut self);
+
+    /// Keys for encrypted payloads (suit-parameter-encryption-info). Default: none, so an
+    /// encrypted payload fails with [`crate::SuitError::NoDecryptionKey`].
+    fn decryption_keys(&self) -> &[DecryptionKey] {
+        &[]
+    }
+
+    /// Stages the record of a dependency manifest that suit-directive-process-dependency ran
+    /// during suit-install (draft-ietf-suit-trust-domains §6.3); [`commit`](Platform::commit)
+    /// publishes it together with the root record. A platform that keeps reference counts
+    /// counts `record.manifest_id` as referenced by the root manifest.
+    ///
+    /// Default: dependency manifests are not supported.
+    fn stage_dependency_record(&mut self, record: &InstallRecord<'_>) -> Result<(), PlatformError> {
+        let _ = record;
+        Err(PlatformError::Unsupported("dependency manifests"))
+    }
+
+    /// The envelope of the installed manifest `manifest_id`, if the platform keeps it; used
+    /// to run its suit-uninstall section (draft-ietf-suit-trust-domains §5.2) before removal.
+    /// Default: not kept, so uninstall only removes the components.
+    fn installed_envelope(&mut self, manifest_id: &ComponentId) -> Option<Vec<u8>> {
+        let _ = manifest_id;
+        None
+    }
 }

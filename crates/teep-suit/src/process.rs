@@ -53,6 +53,14 @@ pub struct Options {
     pub chunk_size: usize,
     /// Whether suit-directive-invoke may run (only in [`Procedure::Invoke`]).
     pub allow_invoke: bool,
+    /// Strict mode (draft-ietf-suit-trust-domains §6.4): suit-directive-process-dependency
+    /// requires a passed suit-condition-dependency-integrity on the same component earlier in
+    /// the run. Compatibility mode (`false`) accepts manifests that skip it, such as the
+    /// published TEEP personalization example; the dependency is still authenticated against
+    /// the trust anchors and checked against image-digest when that is set.
+    pub strict_dependencies: bool,
+    /// Largest dependency envelope loaded into memory to be authenticated (default 16 MiB).
+    pub max_dependency_size: u64,
 }
 
 impl Default for Options {
@@ -65,14 +73,18 @@ impl Default for Options {
             max_steps: 1 << 16,
             chunk_size: 16 << 10,
             allow_invoke: false,
+            strict_dependencies: true,
+            max_dependency_size: 16 << 20,
         }
     }
 }
 
 impl Options {
-    /// Options for a TEEP Update: the Update Procedure, invoke never runs.
+    /// Options for a TEEP Update: the Update Procedure, invoke never runs, dependencies in
+    /// compatibility mode (the TEEP personalization example of draft-ietf-teep-protocol-26
+    /// processes a dependency without suit-condition-dependency-integrity).
     pub fn teep_install() -> Self {
-        Self::default()
+        Self { strict_dependencies: false, ..Self::default() }
     }
 }
 
@@ -149,7 +161,7 @@ pub fn process<P: Platform>(
     let identity = manifest.identity().cloned().unwrap_or_default();
 
     // 3. Run the procedure; abort on any failure.
-    let mut machine = Machine::new(platform, &manifest, opts);
+    let mut machine = Machine::new(platform, &manifest, opts, trust);
     let run = run_procedure(&mut machine, &manifest, opts);
     let records = machine.take_records();
     let written = machine.written();

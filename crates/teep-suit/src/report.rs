@@ -17,7 +17,11 @@
 //! SUIT_Record = [ manifest-id : [* uint], manifest-section : int, section-offset : uint,
 //!                 component-index : uint, properties : {* $$SUIT_Parameters} ]
 //! ```
-//! Unprotected reports only: the TEEP message that carries them is itself signed.
+//! A report may travel unprotected inside a signed TEEP message, or be protected on its own
+//! (draft-ietf-suit-report §5, SUIT_Report_Protected): [`SuitReport::sign1`] signs it with a
+//! device report key distinct from the TEEP key, and [`SuitReport::encrypt`] additionally
+//! encrypts it to the TAM (ECDH-ES + A128KW, COSE_KDF_Context other 'SUIT Report
+//! Encryption').
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -175,6 +179,67 @@ impl SuitReport {
     }
 }
 
+/// COSE_KDF_Context SuppPubInfo.other for encrypted reports (draft-ietf-suit-report §5).
+pub const REPORT_ENCRYPTION_CONTEXT: &[u8] = b"SUIT Report Encryption";
+
+impl SuitReport {
+    /// SUIT_Report_Protected as a COSE_Sign1_Tagged with the encoded report as payload, signed
+    /// with `key` (the device report key; its RFC 9679 thumbprint is the kid).
+    pub fn sign1(
+        &self,
+        key: &teep_cose::SigningKey,
+        alg: teep_cose::Algorithm,
+    ) -> Result<Vec<u8>, SuitError> {
+        let kid = key.public_key().thumbprint();
+        Ok(teep_cose::sign1(&self.encode(), key, alg, Some(&kid), &[], true)?)
+    }
+
+    /// Verifies a report protected by [`SuitReport::sign1`] under `key` and decodes it.
+    pub fn open_sign1(bytes: &[u8], key: &teep_cose::PublicKey) -> Result<Self, SuitError> {
+        let sign1 = teep_cose::Sign1::decode(bytes)?;
+        sign1.verify(key, &[])?;
+        Self::decode(sign1.payload.ok_or(SuitError::Malformed("report payload missing"))?)
+    }
+
+    /// Signs the report with `key`, then encrypts the COSE_Sign1 to `recipient` in a
+    /// COSE_Encrypt (A128GCM content, ECDH-ES + A128KW recipient with
+    /// [`REPORT_ENCRYPTION_CONTEXT`]).
+    pub fn encrypt<R: rand_core::CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        key: &teep_cose::SigningKey,
+        alg: teep_cose::Algorithm,
+        recipient: &teep_cose::PublicKey,
+    ) -> Result<Vec<u8>, SuitError> {
+        let signed = self.sign1(key, alg)?;
+        let spec = teep_cose::RecipientSpec::EcdhEsKeyWrap {
+            alg: teep_cose::Algorithm::ECDH_ES_A128KW,
+            recipient,
+            kid: None,
+            other: Some(REPORT_ENCRYPTION_CONTEXT),
+        };
+        let out =
+            teep_cose::encrypt(rng, &signed, teep_cose::Algorithm::A128GCM, &[spec], &[], false)?;
+        Ok(out.message)
+    }
+
+    /// Decrypts a report made by [`SuitReport::encrypt`] with the recipient's private key,
+    /// verifies the inner signature under `signer` and decodes it.
+    pub fn open_encrypted(
+        bytes: &[u8],
+        recipient: &teep_cose::SigningKey,
+        signer: &teep_cose::PublicKey,
+    ) -> Result<Self, SuitError> {
+        let enc = teep_cose::CoseEncrypt::decode(bytes)?;
+        let signed = enc.decrypt(
+            teep_cose::RecipientKey::Ecdh(recipient),
+            Some(REPORT_ENCRYPTION_CONTEXT),
+            &[],
+        )?;
+        Self::open_sign1(&signed, signer)
+    }
+}
+
 fn encode_record(enc: &mut minicbor::Encoder<Vec<u8>>, r: &Record) {
     cbor::infallible(enc.array(5));
     cbor::infallible(enc.array(r.manifest_id.len() as u64));
@@ -273,6 +338,23 @@ mod tests {
         };
         let bytes = report.encode();
         assert!(teep_cbor::check(&bytes, &teep_cbor::Limits::default()).is_ok());
-        assert_eq!(SuitReport::decode(&bytes).ok(), Some(report));
+        assert_eq!(SuitReport::decode(&bytes).ok(), Some(report.clone()));
+
+        // Signed with a report key, and encrypted to the TAM.
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        let device = teep_cose::SigningKey::generate_p256(&mut rng);
+        let tam = teep_cose::SigningKey::generate_p256(&mut rng);
+        let signed = report.sign1(&device, device.default_algorithm()).unwrap_or_default();
+        assert_eq!(
+            SuitReport::open_sign1(&signed, &device.public_key()).ok(),
+            Some(report.clone())
+        );
+        assert!(SuitReport::open_sign1(&signed, &tam.public_key()).is_err());
+        let sealed = report
+            .encrypt(&mut rng, &device, device.default_algorithm(), &tam.public_key())
+            .unwrap_or_default();
+        let opened = SuitReport::open_encrypted(&sealed, &tam, &device.public_key());
+        assert_eq!(opened.ok(), Some(report));
+        assert!(SuitReport::open_encrypted(&sealed, &device, &device.public_key()).is_err());
     }
 }

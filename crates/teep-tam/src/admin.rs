@@ -51,6 +51,8 @@ pub struct DeviceStatus {
     pub policy: Vec<PolicyRow>,
     /// Latest history entries, newest first.
     pub events: Vec<EventRow>,
+    /// The last attestation outcome and its reason (None: never attested).
+    pub attestation: Option<crate::store::AttestationRow>,
 }
 
 impl Admin {
@@ -81,9 +83,11 @@ impl Admin {
         key: &[u8],
         now: u64,
     ) -> Result<SignerRow, AdminError> {
-        if name.is_empty() || name.len() > 128 {
-            return Err(AdminError::InvalidArgument("signer name must have 1 to 128 bytes"));
-        }
+        check_name(name).map_err(|_| {
+            AdminError::InvalidArgument(
+                "signer name must have 1 to 64 printable characters, without control characters",
+            )
+        })?;
         let key = parse_public_key(key)?;
         let row = SignerRow {
             name: name.to_owned(),
@@ -102,12 +106,31 @@ impl Admin {
         Ok(self.store.signers().await?)
     }
 
-    /// Removes a TC signer (catalog entries it signed stay).
+    /// Removes a TC signer. Refused with [`AdminError::SignerInUse`], naming them, while
+    /// catalog entries it authenticated remain; [`Admin::remove_signer_and_tcs`] removes both.
     pub async fn remove_signer(&self, name: &str) -> Result<(), AdminError> {
-        if !self.store.remove_signer(name).await? {
+        if self.store.remove_signer(name).await? {
+            return Ok(());
+        }
+        let tcs = self.store.tcs_signed_by(name).await?;
+        if tcs.is_empty() {
             return Err(AdminError::NotFound("signer"));
         }
-        Ok(())
+        let components = tcs
+            .iter()
+            .map(|tc| {
+                let id = ComponentKey::from_cbor(&tc.component_id)
+                    .map_or_else(|_| hex::encode(&tc.component_id), |k| k.to_string());
+                format!("{id}@{}", tc.sequence_number)
+            })
+            .collect();
+        Err(AdminError::SignerInUse { signer: name.to_owned(), components })
+    }
+
+    /// Removes a TC signer together with every catalog entry it authenticated. Returns how
+    /// many catalog entries went.
+    pub async fn remove_signer_and_tcs(&self, name: &str) -> Result<u64, AdminError> {
+        self.store.remove_signer_and_tcs(name).await?.ok_or(AdminError::NotFound("signer"))
     }
 
     /// Adds a signed SUIT envelope to the catalog after authenticating it against the
@@ -179,6 +202,14 @@ impl Admin {
         wire: Wire,
         now: u64,
     ) -> Result<DeviceRow, AdminError> {
+        if let Some(label) = label {
+            check_name(label).map_err(|_| {
+                AdminError::InvalidArgument(
+                    "device label must have 1 to 64 printable characters, without control \
+                     characters",
+                )
+            })?;
+        }
         let key = parse_public_key(key)?;
         let row = DeviceRow {
             thumbprint: key.thumbprint().to_vec(),
@@ -303,9 +334,37 @@ impl Admin {
             components: self.store.components(device).await?,
             policy: self.store.effective_policy(&hex::encode(device)).await?,
             events: self.store.events(Some(device), 20).await?,
+            attestation: self.store.attestation(device).await?,
             device: row,
         })
     }
+}
+
+/// Longest signer name or device label, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Checks a signer name or device label, which the CLI prints as is: 1 to
+/// [`MAX_NAME_CHARS`] characters, not only spaces, no control characters (ANSI escapes,
+/// newlines) and no invisible formatting characters (bidirectional overrides, zero-width
+/// characters) that could disguise what a terminal shows.
+pub fn check_name(name: &str) -> Result<(), AdminError> {
+    let count = name.chars().count();
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}' | '\u{00ad}')
+    };
+    if count == 0 || count > MAX_NAME_CHARS {
+        return Err(AdminError::InvalidArgument("name must have 1 to 64 characters"));
+    }
+    if name.trim().is_empty() {
+        return Err(AdminError::InvalidArgument("name must not be blank"));
+    }
+    if name.chars().any(invisible) {
+        return Err(AdminError::InvalidArgument(
+            "name must not contain control or invisible formatting characters",
+        ));
+    }
+    Ok(())
 }
 
 /// Parses a public key given as SPKI PEM text, JWK JSON or COSE_Key CBOR.

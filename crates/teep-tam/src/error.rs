@@ -75,6 +75,19 @@ pub enum AdminError {
     /// An argument is malformed (component id, device id, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// A TC signer cannot be removed while catalog entries it authenticated remain: the TAM
+    /// would keep shipping them.
+    #[error(
+        "signer {signer} authenticated trusted components still in the catalog: {}; remove \
+         them first, or remove the signer together with them",
+        components.join(", ")
+    )]
+    SignerInUse {
+        /// The signer's name.
+        signer: String,
+        /// The catalog entries, as `component-id@sequence-number`.
+        components: Vec<String>,
+    },
 }
 
 /// The TAM's signing keys could not be loaded or created.
@@ -96,6 +109,27 @@ pub enum KeyError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// A configured TAM key file does not exist. Serving never creates keys: a new key would
+    /// be a TAM identity that no Agent trusts.
+    #[error(
+        "TAM key {path} does not exist; run `teep tam init` to create the TAM keys, or point \
+         [keys] in the configuration at the existing ones"
+    )]
+    Missing {
+        /// File that is missing.
+        path: PathBuf,
+    },
+    /// A private key file is readable or writable by group or others.
+    #[error(
+        "TAM private key {path} has mode {mode:o}, accessible to group or others; \
+         run `chmod 600 {path}`"
+    )]
+    Permissions {
+        /// File that is too open.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
     },
 }
 

@@ -1,7 +1,10 @@
 //! The TAM's signing keys: one P-256 key for the cipher suite `[[18, -9]]` and one Ed25519 key
 //! for `[[18, -19]]`, both mandatory for a TAM (draft-ietf-teep-protocol-26 §9.1).
 //!
-//! Keys are PKCS#8 PEM files, created with mode 0600 by [`TamKeys::load_or_generate`].
+//! Keys are PKCS#8 PEM files, created with mode 0600 by [`TamKeys::load_or_generate`] (what
+//! `teep tam init` does). [`TamKeys::load`], which serving uses, never creates a key and
+//! refuses a key file that group or others may access (RFC 9397 §9.4: the TAM's private keys
+//! must be protected).
 
 use std::io::Write;
 use std::path::Path;
@@ -29,7 +32,9 @@ impl core::fmt::Debug for TamKeys {
 }
 
 impl TamKeys {
-    /// Loads both key files named by the configuration.
+    /// Loads both key files named by the configuration. A missing file is an error
+    /// ([`KeyError::Missing`]), as is a file with group or other permission bits
+    /// ([`KeyError::Permissions`]).
     pub fn load(config: &TamConfig) -> Result<Self, KeyError> {
         Ok(TamKeys {
             p256: load_key(&config.resolve(&config.keys.p256), Algorithm::ESP256)?,
@@ -63,8 +68,27 @@ impl TamKeys {
 }
 
 fn load_key(path: &Path, expected: Algorithm) -> Result<SigningKey, KeyError> {
-    let pem = std::fs::read_to_string(path)
-        .map_err(|e| KeyError::Io { path: path.to_owned(), reason: e.to_string() })?;
+    let metadata = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(KeyError::Missing { path: path.to_owned() });
+        }
+        Err(e) => return Err(KeyError::Io { path: path.to_owned(), reason: e.to_string() }),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Permissions { path: path.to_owned(), mode });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = metadata;
+    let pem = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| KeyError::Io { path: path.to_owned(), reason: e.to_string() })?,
+    );
     let key = SigningKey::from_pkcs8_pem(&pem)
         .map_err(|e| KeyError::Invalid { path: path.to_owned(), reason: e.to_string() })?;
     if !key.public_key().supports(expected) {
@@ -87,4 +111,50 @@ fn write_key(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
     let pem = zeroize::Zeroizing::new(key.to_pkcs8_pem());
     file.write_all(pem.as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_in(dir: &Path) -> TamConfig {
+        TamConfig { state_dir: dir.to_owned(), ..TamConfig::default() }
+    }
+
+    #[test]
+    fn load_never_creates_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path());
+        let err = TamKeys::load(&config).unwrap_err();
+        assert!(matches!(err, KeyError::Missing { .. }), "{err}");
+        assert!(err.to_string().contains("teep tam init"), "{err}");
+        assert!(!dir.path().join("tam-p256.pem").exists());
+        // The explicit init path creates them, then load works.
+        let created = TamKeys::load_or_generate(&config).unwrap();
+        let loaded = TamKeys::load(&config).unwrap();
+        assert_eq!(created.public_keys(), loaded.public_keys());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_keys_readable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path());
+        TamKeys::load_or_generate(&config).unwrap();
+        let p256 = dir.path().join("tam-p256.pem");
+        assert_eq!(std::fs::metadata(&p256).unwrap().permissions().mode() & 0o777, 0o600);
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            std::fs::set_permissions(&p256, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = TamKeys::load(&config).unwrap_err();
+            assert!(matches!(err, KeyError::Permissions { .. }), "{err}");
+            assert!(err.to_string().contains("chmod 600"), "{err}");
+        }
+        std::fs::set_permissions(&p256, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let ed = dir.path().join("tam-ed25519.pem");
+        std::fs::set_permissions(&ed, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(TamKeys::load(&config), Err(KeyError::Permissions { .. })));
+        std::fs::set_permissions(&ed, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(TamKeys::load(&config).is_ok());
+    }
 }

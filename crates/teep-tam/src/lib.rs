@@ -13,7 +13,8 @@
 //! # A session
 //! An empty POST gets a QueryRequest signed with COSE_Sign, one signature per mandatory suite
 //! (ESP256 and Ed25519; on a legacy endpoint also ES256 and EdDSA), asking for the installed
-//! Trusted Components with a fresh token. The QueryResponse must be a COSE_Sign1 whose kid is
+//! Trusted Components with a fresh, stateless token ([`token`]: nothing is stored for an
+//! unauthenticated client). The QueryResponse must be a COSE_Sign1 whose kid is
 //! the RFC 9679 thumbprint of an enrolled Agent key; once its signature verifies the token is
 //! consumed, the tc-list recorded, and policy plus catalog decide an Update (COSE_Sign1 in the
 //! Agent's suite) or 204. Success records what the Update installed and deleted; Error records
@@ -26,15 +27,23 @@
 //! requested-tc-list and policy alike.
 //!
 //! # Not supported yet
-//! * Attestation: the QueryRequest does not set the attestation bit, so no Evidence or
-//!   Attestation Result is requested, passed to a Verifier or appraised; an Error with
-//!   ERR_ATTESTATION_REQUIRED (the Agent asking to attest the TAM) is recorded but not
-//!   answered with a new QueryRequest.
+//! * Attestation: the background-check model is supported (`[attestation]` in `tam.toml`,
+//!   [`config::AttestationConfig`]): the QueryRequest sets the attestation bit with a
+//!   challenge, the Evidence (decrypted first when it is an encrypted EAT) goes to the
+//!   Verifier's challenge-response API, and the Attestation Result must be signed by a
+//!   trusted Verifier key, bound by cnf to the key that signed the QueryResponse, fresh and
+//!   affirming; the outcome is in [`DeviceStatus::attestation`]. An attestation payload that
+//!   already is such an Attestation Result (passport model) is judged the same way without
+//!   calling the Verifier. Not yet: remediation-only components for
+//!   untrusted devices (they get an Update with ERR_ATTESTATION_REQUIRED and nothing else),
+//!   and the TAM's own attestation when an Agent answers ERR_ATTESTATION_REQUIRED (recorded,
+//!   not answered).
 //! * Certificates: Agent and TAM keys are raw public keys; there is no X.509 chain for
 //!   Agents, so ERR_BAD_CERTIFICATE and ERR_CERTIFICATE_EXPIRED are never sent.
 //! * Agent keys in a form other than a COSE_Sign1 with a thumbprint kid (COSE_Sign from an
 //!   Agent, or a kid that is not the RFC 9679 thumbprint) are treated as unknown.
-//! * Freshness by timestamp or nonce without token; only tokens are used.
+//! * Timestamp freshness accepts a QueryResponse without a challenge when its Attestation
+//!   Result is within `timestamp_window_secs`: replays inside that window are not detected.
 //! * Personalisation data and dependency manifests are sent as catalog envelopes only; the
 //!   TAM does not build or re-sign manifests.
 

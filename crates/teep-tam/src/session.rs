@@ -17,17 +17,17 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use teep_cose::{Algorithm, PublicKey};
 use teep_proto::{
-    CipherSuite, DataItemRequested, ErrCode, Message, QueryRequest, QueryResponse, SuitCoseProfile,
-    Token, Update,
+    CipherSuite, DataItemRequested, ErrCode, FreshnessMechanism, Message, QueryRequest,
+    QueryResponse, SuitCoseProfile, Token, Update,
 };
 
 use crate::component::ComponentKey;
-use crate::config::{TamConfig, Wire};
+use crate::config::{AttestationConfig, FreshnessName, TamConfig, Wire};
 use crate::error::{KeyError, ServeError, StoreError};
 use crate::keys::TamKeys;
 use crate::policy::{self, CatalogEntry, DeviceView};
 use crate::store::{ComponentRow, DeviceRow, Store, TokenPurpose, TokenRecord};
-use crate::token::{IssuedToken, RandomError, TokenPrefix, token_hash};
+use crate::token::{IssuedToken, RandomError, TokenPrefix, TokenSecret, token_hash};
 
 /// One request as the transport hands it to the TAM.
 #[derive(Clone, Copy, Debug)]
@@ -36,7 +36,7 @@ pub struct Incoming<'a> {
     pub body: Option<&'a [u8]>,
     /// Numbering of the endpoint the request arrived on.
     pub wire: Wire,
-    /// Client address, used only to bound anonymous session tokens.
+    /// Client address (kept for the transport's logs; no state is kept per address).
     pub peer: Option<IpAddr>,
     /// Current time, Unix seconds.
     pub now: u64,
@@ -82,6 +82,11 @@ pub struct Tam {
     store: Store,
     keys: TamKeys,
     anchors: Vec<PublicKey>,
+    verifier_keys: Vec<PublicKey>,
+    verifier: Option<teep_verifier::VerifierClient>,
+    attester_key: Option<teep_cose::SigningKey>,
+    /// The QueryRequest token secret, read from (or first stored in) the database once.
+    token_secret: std::sync::OnceLock<TokenSecret>,
 }
 
 impl core::fmt::Debug for Tam {
@@ -102,7 +107,28 @@ impl Tam {
     /// Assembles a TAM from its parts. `anchors` are the Agent keys accepted for automatic
     /// enrolment (see [`crate::config::AgentAdmission`]).
     pub fn new(config: TamConfig, store: Store, keys: TamKeys, anchors: Vec<PublicKey>) -> Self {
-        Tam { config, store, keys, anchors }
+        let verifier = config.attestation.verifier_url.as_deref().and_then(|url| {
+            let timeout = std::time::Duration::from_secs(config.attestation.verifier_timeout_secs);
+            teep_verifier::VerifierClient::new(url, timeout)
+                .map_err(|e| tracing::error!(error = %e, "unusable verifier_url"))
+                .ok()
+        });
+        Tam {
+            config,
+            store,
+            keys,
+            anchors,
+            verifier_keys: Vec::new(),
+            verifier,
+            attester_key: None,
+            token_secret: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sets the keys that may sign Attestation Results (`[attestation] verifier_keys`).
+    pub fn with_verifier_keys(mut self, keys: Vec<PublicKey>) -> Self {
+        self.verifier_keys = keys;
+        self
     }
 
     /// Opens the database, loads (creating if missing) the keys and the Agent trust anchors
@@ -111,7 +137,8 @@ impl Tam {
         config.validate()?;
         std::fs::create_dir_all(&config.state_dir)?;
         let store = Store::connect(&config.database_url(), config.max_db_connections).await?;
-        let keys = TamKeys::load_or_generate(&config)?;
+        // Serving never creates keys: a new key would be a TAM identity no Agent trusts.
+        let keys = TamKeys::load(&config)?;
         let mut anchors = Vec::new();
         for path in &config.agents.trust_anchors {
             let path = config.resolve(path);
@@ -121,7 +148,22 @@ impl Tam {
                 .map_err(|e| KeyError::Invalid { path: path.clone(), reason: e.to_string() })?;
             anchors.push(key);
         }
-        Ok(Tam::new(config, store, keys, anchors))
+        let mut verifier_keys = Vec::new();
+        for path in &config.attestation.verifier_keys {
+            let path = config.resolve(path);
+            let bytes = std::fs::read(&path)
+                .map_err(|e| KeyError::Io { path: path.clone(), reason: e.to_string() })?;
+            let key = crate::admin::parse_public_key(&bytes)
+                .map_err(|e| KeyError::Invalid { path: path.clone(), reason: e.to_string() })?;
+            verifier_keys.push(key);
+        }
+        let attester_key = match &config.attestation.tam_attester_key {
+            Some(path) => Some(load_or_generate_attester_key(&config.resolve(path))?),
+            None => None,
+        };
+        let mut tam = Tam::new(config, store, keys, anchors).with_verifier_keys(verifier_keys);
+        tam.attester_key = attester_key;
+        Ok(tam)
     }
 
     /// The configuration in use.
@@ -150,12 +192,28 @@ impl Tam {
     /// §8.1: "When the ProcessConnect API is invoked, the TAM sends a QueryRequest message",
     /// signed with COSE_Sign, one signature per algorithm of the offered suites (§9.1).
     async fn connect(&self, incoming: &Incoming<'_>) -> Result<Reply, SessionError> {
-        let holder = match incoming.peer {
-            Some(ip) => format!("peer:{ip}"),
-            None => "peer:unknown".to_owned(),
-        };
-        let token = self.issue(holder, TokenPurpose::Query, None, incoming.now).await?;
-        let request = query_request(Some(proto_token(&token)?), incoming.wire);
+        self.query_request_reply(incoming, None).await
+    }
+
+    /// A QueryRequest; with `challenge`, it carries the TAM's own attestation EAT bound to
+    /// it (§8.1.2, answering ERR_ATTESTATION_REQUIRED).
+    async fn query_request_reply(
+        &self,
+        incoming: &Incoming<'_>,
+        challenge: Option<&[u8]>,
+    ) -> Result<Reply, SessionError> {
+        // The token is stateless (crate::token): issuing it stores nothing, so no
+        // unauthenticated client can crowd out another's session.
+        let expires_at = incoming.now.saturating_add(self.config.token_timeout_secs);
+        let token =
+            self.token_secret(incoming.now).await?.issue(self.config.token_len, expires_at)?;
+        let mut request =
+            query_request(Some(proto_token(&token)?), incoming.wire, &self.config.attestation);
+        if let (Some(challenge), Some(attester)) = (challenge, &self.attester_key) {
+            request.attestation_payload =
+                Some(self.tam_evidence(attester, challenge, incoming.now)?);
+            request.attestation_payload_format = Some(teep_eat::EAT_CWT_MEDIA_TYPE.to_owned());
+        }
         let signers: Vec<_> = allowed(incoming.wire)
             .into_iter()
             .filter_map(|alg| self.keys.for_algorithm(alg).map(|key| (key, alg)))
@@ -215,11 +273,21 @@ impl Tam {
             tracing::info!(device = %short(&kid), "auto-enrolled Agent from trust anchor");
         }
         let alg = opened.algorithm;
-        let Some(token) = opened.message.token().map(|t| t.as_bytes().to_vec()) else {
-            tracing::warn!(device = %short(&kid), "dropping message without token");
-            return Ok(Reply::Empty);
+        let token = match (opened.message.token(), &opened.message) {
+            (Some(t), _) => t.as_bytes().to_vec(),
+            // With the attestation bit the QueryRequest carries a challenge instead of a
+            // token (§5.1); the Evidence's eat_nonce names it. Empty: timestamp freshness.
+            (None, Message::QueryResponse(r)) if self.config.attestation.enabled => {
+                self.challenge_of(r)
+            }
+            (None, Message::Error(_)) if self.config.attestation.enabled => Vec::new(),
+            (None, _) => {
+                tracing::warn!(device = %short(&kid), "dropping message without token");
+                return Ok(Reply::Empty);
+            }
         };
-        let session = Session { tam: self, device: &device, incoming, token: &token, alg };
+        let session =
+            Session { tam: self, device: &device, incoming, token: &token, alg, key: &key };
         let reply = match opened.message {
             Message::QueryResponse(response) => session.query_response(response).await?,
             Message::Success(success) => session.success(&success).await?,
@@ -231,6 +299,55 @@ impl Tam {
             }
         };
         Ok(reply)
+    }
+
+    /// The TAM's attestation EAT: eat_nonce = the Agent's challenge, cnf = the thumbprint of
+    /// the TAM's P-256 signing key, iat = now.
+    fn tam_evidence(
+        &self,
+        attester: &teep_cose::SigningKey,
+        challenge: &[u8],
+        now: u64,
+    ) -> Result<Vec<u8>, SessionError> {
+        let tam_key = self
+            .keys
+            .for_algorithm(Algorithm::ESP256)
+            .ok_or_else(|| SessionError::Seal("no P-256 TAM key to bind attestation to".into()))?;
+        let claims = teep_eat::ClaimSet {
+            eat_profile: Some(teep_eat::TEEP_EAT_PROFILE.to_owned()),
+            iat: Some(now),
+            eat_nonce: Some(challenge.to_vec()),
+            cnf_kid: Some(tam_key.public_key().thumbprint().to_vec()),
+            ..teep_eat::ClaimSet::default()
+        };
+        teep_eat::sign(&claims, attester, attester.default_algorithm()).map_err(seal_error)
+    }
+
+    /// The challenge a token-less QueryResponse answers: the eat_nonce of its Evidence
+    /// (decrypted first when it is an encrypted EAT). Read without verification only to find
+    /// the challenge record; the Verifier and [`Session::attest`] check it.
+    fn challenge_of(&self, response: &QueryResponse) -> Vec<u8> {
+        let Some(payload) = response.attestation_payload.as_deref() else {
+            return Vec::new();
+        };
+        let evidence = match self.evidence_bytes(payload) {
+            Ok(e) => e,
+            Err(_) => return Vec::new(),
+        };
+        teep_eat::peek(&evidence).ok().and_then(|c| c.eat_nonce).unwrap_or_default()
+    }
+
+    /// The signed EAT inside an attestation payload: decrypted with the TAM's P-256 key when
+    /// it is a COSE_Encrypt (draft-ietf-teep-protocol-26 §9.2).
+    fn evidence_bytes(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        if !teep_eat::is_encrypted(payload) {
+            return Ok(payload.to_vec());
+        }
+        let key = self
+            .keys
+            .for_algorithm(Algorithm::ESP256)
+            .ok_or_else(|| "encrypted EAT but the TAM has no P-256 key".to_owned())?;
+        teep_eat::decrypt(payload, key).map_err(|e| format!("undecryptable encrypted EAT: {e}"))
     }
 
     /// Finds the Agent key for `kid`: an enrolled device, or (with auto-enrolment) a trust
@@ -264,6 +381,29 @@ impl Tam {
         Ok(Some((row, key.clone(), false)))
     }
 
+    /// The secret behind stateless QueryRequest tokens, shared through the database by
+    /// every TAM process.
+    async fn token_secret(&self, now: u64) -> Result<&TokenSecret, SessionError> {
+        if let Some(secret) = self.token_secret.get() {
+            return Ok(secret);
+        }
+        let candidate = TokenSecret::generate()?;
+        let stored = self.store.token_secret(candidate.as_bytes(), now).await?;
+        let secret = TokenSecret::from_bytes(&stored).ok_or(StoreError::Corrupt("tam_secrets"))?;
+        Ok(self.token_secret.get_or_init(|| secret))
+    }
+
+    /// Whether a QueryRequest token issued by this TAM (or a replica) would still be accepted
+    /// at `now`: its MAC verifies, it has not expired and it was not answered yet. For
+    /// diagnostics and tests.
+    pub async fn query_token_is_open(&self, token: &[u8], now: u64) -> Result<bool, SessionError> {
+        let secret = self.token_secret(now).await?;
+        if secret.verify(token, now).is_err() {
+            return Ok(self.store.token_is_open(&token_hash(token), now).await?);
+        }
+        Ok(!self.store.token_used(&token_hash(token)).await?)
+    }
+
     async fn issue(
         &self,
         holder: String,
@@ -292,6 +432,8 @@ struct Session<'s> {
     incoming: &'s Incoming<'s>,
     token: &'s [u8],
     alg: Algorithm,
+    /// The Agent key that signed the message (cnf of an Attestation Result must name it).
+    key: &'s PublicKey,
 }
 
 impl Session<'_> {
@@ -299,15 +441,25 @@ impl Session<'_> {
         hex::encode(&self.device.thumbprint)
     }
 
-    /// Consumes the token for `purpose`; false (and a warning) when it is not open.
-    async fn consume(&self, purpose: TokenPurpose) -> Result<Option<Option<String>>, StoreError> {
+    /// Consumes the token for `purpose`: `None` when it is unknown, expired or already used.
+    /// A QueryRequest token is stateless: its MAC and expiry are checked, then its single use
+    /// is decided by the INSERT into the used tokens (§8.1 "expire the token value after
+    /// receiving the first response ... that has a valid signature").
+    async fn consume(&self, purpose: TokenPurpose) -> Result<Option<Option<String>>, SessionError> {
         let hash = token_hash(self.token);
+        let now = self.incoming.now;
+        if purpose == TokenPurpose::Query {
+            let secret = self.tam.token_secret(now).await?;
+            return Ok(match secret.verify(self.token, now) {
+                Ok(expires_at) => {
+                    self.tam.store.mark_token_used(&hash, expires_at, now).await?.then_some(None)
+                }
+                // A stored QueryRequest token from a TAM version before stateless tokens.
+                Err(_) => self.tam.store.consume_token(&hash, purpose, None, now).await?,
+            });
+        }
         let holder = self.device_hex();
-        let holder = match purpose {
-            TokenPurpose::Query => None,
-            TokenPurpose::Update => Some(holder.as_str()),
-        };
-        self.tam.store.consume_token(&hash, purpose, holder, self.incoming.now).await
+        Ok(self.tam.store.consume_token(&hash, purpose, Some(&holder), now).await?)
     }
 
     async fn seen(&self) -> Result<(), StoreError> {
@@ -339,21 +491,37 @@ impl Session<'_> {
     /// §8.1.1 Handling a QueryResponse Message.
     async fn query_response(&self, response: QueryResponse) -> Result<Reply, SessionError> {
         let prefix = TokenPrefix(self.token);
-        if self.consume(TokenPurpose::Query).await?.is_none() {
+        let attestation = &self.tam.config.attestation;
+        let timestamp_only = self.token.is_empty()
+            && attestation.enabled
+            && attestation.freshness.contains(&FreshnessName::Timestamp);
+        if !timestamp_only && self.consume(TokenPurpose::Query).await?.is_none() {
+            if self.token.is_empty() && attestation.enabled {
+                // Nothing names a challenge: the Evidence is missing, undecryptable or has
+                // no eat_nonce. Record why (the signature is the device's) and drop it.
+                let _ = self.attest(&response).await?;
+                return Ok(Reply::Empty);
+            }
             tracing::warn!(device = %short(&self.device.thumbprint), token = %prefix,
-                "dropping QueryResponse with unknown, expired or replayed token");
+                "dropping QueryResponse with unknown, expired or replayed token or challenge");
             return Ok(Reply::Empty);
         }
         tracing::debug!(device = %short(&self.device.thumbprint), token = %prefix,
             "QueryResponse verified");
         self.seen().await?;
 
+        // §4.3: the Evidence goes to the Verifier; a device that does not attest gets
+        // nothing but an Update saying so.
+        if attestation.enabled
+            && let Err(reason) = self.attest(&response).await?
+        {
+            return self.error_update(ErrCode::ATTESTATION_REQUIRED, &reason).await;
+        }
+
         // §8.1.1: the parameters the QueryRequest asked for must be present and SUIT Report
         // nonces must match the token; otherwise drop it and say why in an Update.
-        let asked = query_request(
-            Some(Token::from_slice(self.token).map_err(seal_error)?),
-            self.incoming.wire,
-        );
+        let asked =
+            query_request(Token::from_slice(self.token).ok(), self.incoming.wire, attestation);
         if let Err(e) = response.check_answers(&asked) {
             tracing::warn!(device = %short(&self.device.thumbprint), error = %e,
                 "QueryResponse lacks what the QueryRequest asked for");
@@ -439,6 +607,99 @@ impl Session<'_> {
             return Ok(Reply::Empty);
         }
         self.update(plan).await
+    }
+
+    /// Attestation of the device (draft-ietf-teep-protocol-26 §4.3): the attestation payload
+    /// is Evidence, appraised through the Verifier (background-check model, RFC 9334 §5.2),
+    /// or an Attestation Result the Agent obtained itself (passport model, §5.1). Records the
+    /// outcome; `Ok(Err(reason))` when the device is not trusted.
+    async fn attest(&self, response: &QueryResponse) -> Result<Result<(), String>, SessionError> {
+        let outcome = self.appraise(response).await;
+        let (trusted, reason, ueid, model) = match &outcome {
+            Ok((r, model)) => (true, "affirming".to_owned(), r.claims.ueid.clone(), *model),
+            Err(reason) => (false, reason.clone(), None, "background-check"),
+        };
+        let row = crate::store::AttestationRow {
+            thumbprint: self.device.thumbprint.clone(),
+            trusted,
+            reason: reason.clone(),
+            model: model.into(),
+            appraised_at: self.incoming.now,
+            ueid,
+        };
+        self.tam.store.record_attestation(&row).await?;
+        let verdict = if trusted { "trusted" } else { "refused" };
+        self.event("attestation", &format!("{verdict}: {reason}")).await?;
+        if trusted {
+            tracing::info!(device = %short(&self.device.thumbprint), "attestation affirmed");
+        } else {
+            tracing::warn!(device = %short(&self.device.thumbprint), %reason,
+                "attestation failed");
+        }
+        Ok(outcome.map(|_| ()))
+    }
+
+    async fn appraise(
+        &self,
+        response: &QueryResponse,
+    ) -> Result<(teep_eat::AttestationResult, &'static str), String> {
+        let config = &self.tam.config.attestation;
+        let payload = response.attestation_payload.as_deref().ok_or("no attestation payload")?;
+        let evidence = self.tam.evidence_bytes(payload)?;
+        let freshness = if self.token.is_empty() {
+            if !config.freshness.contains(&FreshnessName::Timestamp) {
+                return Err("Evidence without the challenge as eat_nonce".into());
+            }
+            teep_eat::Freshness::Timestamp {
+                now: self.incoming.now,
+                window: config.timestamp_window_secs,
+            }
+        } else {
+            teep_eat::Freshness::Nonce(self.token)
+        };
+        let algorithms = teep_eat::DEFAULT_ALGORITHMS;
+
+        // Passport model: the payload already is a result signed by a trusted Verifier.
+        let verifiers = &self.tam.verifier_keys;
+        if let Ok(result) = teep_eat::AttestationResult::verify(&evidence, verifiers, algorithms) {
+            return self.judge(result, freshness).map(|r| (r, "passport"));
+        }
+
+        // Background-check model: the Verifier appraises the Evidence.
+        let client = self.tam.verifier.as_ref().ok_or("no usable verifier_url")?;
+        // Veraison-style sessions always carry a nonce; with timestamp freshness it is a
+        // fresh random one that the Evidence does not contain.
+        let nonce = match freshness {
+            teep_eat::Freshness::Nonce(n) => n.to_vec(),
+            teep_eat::Freshness::Timestamp { .. } => {
+                IssuedToken::generate(16).map_err(|e| e.to_string())?.as_bytes().to_vec()
+            }
+        };
+        let appraised = client
+            .appraise(&nonce, teep_eat::EAT_CWT_MEDIA_TYPE, &evidence)
+            .await
+            .map_err(|e| format!("verifier: {e}"))?;
+        let result = teep_eat::AttestationResult::verify(&appraised.result, verifiers, algorithms)
+            .map_err(|e| format!("attestation result refused: {e}"))?;
+        self.judge(result, freshness).map(|r| (r, "background-check"))
+    }
+
+    /// The Relying Party's checks on a verified Attestation Result: affirming, TEEP profile,
+    /// cnf names the key that signed the QueryResponse, fresh.
+    fn judge(
+        &self,
+        result: teep_eat::AttestationResult,
+        freshness: teep_eat::Freshness<'_>,
+    ) -> Result<teep_eat::AttestationResult, String> {
+        match result.check(self.key, freshness) {
+            Ok(()) => Ok(result),
+            Err(teep_eat::EatError::NotAffirming) => Err(format!(
+                "verifier: {} ({})",
+                result.status.as_str(),
+                result.reason.as_deref().unwrap_or("no reason given")
+            )),
+            Err(e) => Err(format!("attestation result refused: {e}")),
+        }
     }
 
     /// Sends the Update for `plan`, COSE_Sign1 in the suite the Agent used (§9.1: "the
@@ -545,6 +806,8 @@ impl Session<'_> {
             return Ok(Reply::Empty);
         }
         let answered = match self.consume(TokenPurpose::Update).await? {
+            // An Error to a QueryRequest with a challenge carries no token (§5.1).
+            _ if self.token.is_empty() => "QueryRequest",
             Some(_) => "Update",
             None => match self.consume(TokenPurpose::Query).await? {
                 Some(_) => "QueryRequest",
@@ -580,6 +843,16 @@ impl Session<'_> {
         self.event("error", &detail).await?;
         tracing::info!(device = %short(&self.device.thumbprint), err_code = code.rfc_value(),
             err = name, "Agent reported an error");
+        // §8.1.2: the Agent requires attestation of the TAM.
+        if code == ErrCode::ATTESTATION_REQUIRED
+            && let Some(challenge) = error.challenge.as_deref()
+        {
+            if self.tam.attester_key.is_none() {
+                self.event("error", "cannot attest the TAM: no tam_attester_key").await?;
+                return Ok(Reply::Empty);
+            }
+            return self.tam.query_request_reply(self.incoming, Some(challenge)).await;
+        }
         Ok(Reply::Empty)
     }
 
@@ -600,8 +873,31 @@ impl Session<'_> {
 }
 
 /// The QueryRequest this TAM sends on `wire`: it asks for the installed Trusted Components
-/// with a token (attestation is not requested yet; see the crate documentation).
-fn query_request(token: Option<Token>, wire: Wire) -> QueryRequest {
+/// with a token, or, when attestation is enabled, also for attestation with the token's
+/// bytes as challenge (§5.1: token and challenge are never both present).
+fn query_request(
+    token: Option<Token>,
+    wire: Wire,
+    attestation: &AttestationConfig,
+) -> QueryRequest {
+    if attestation.enabled {
+        let nonce = attestation.freshness.contains(&FreshnessName::Nonce);
+        let freshness = attestation
+            .freshness
+            .iter()
+            .map(|f| match f {
+                FreshnessName::Nonce => FreshnessMechanism::Nonce,
+                FreshnessName::Timestamp => FreshnessMechanism::Timestamp,
+            })
+            .collect();
+        return QueryRequest {
+            challenge: if nonce { token.map(|t| t.as_bytes().to_vec()) } else { None },
+            supported_freshness_mechanisms: Some(freshness),
+            data_item_requested: DataItemRequested::ATTESTATION
+                .union(DataItemRequested::TRUSTED_COMPONENTS),
+            ..query_request(None, wire, &AttestationConfig::default())
+        };
+    }
     QueryRequest {
         token,
         versions: Some(vec![0]),
@@ -644,4 +940,34 @@ fn proto_token(token: &IssuedToken) -> Result<Token, SessionError> {
 /// First eight hex digits of a thumbprint, for logs.
 fn short(thumbprint: &[u8]) -> String {
     hex::encode(thumbprint.get(..4).unwrap_or(thumbprint))
+}
+
+/// Loads the TAM's attestation key, or generates it (mode 0600) with its public key beside.
+fn load_or_generate_attester_key(
+    path: &std::path::Path,
+) -> Result<teep_cose::SigningKey, KeyError> {
+    let io = |e: std::io::Error| KeyError::Io { path: path.to_owned(), reason: e.to_string() };
+    match std::fs::read_to_string(path) {
+        Ok(pem) => teep_cose::SigningKey::from_pkcs8_pem(&pem)
+            .map_err(|e| KeyError::Invalid { path: path.to_owned(), reason: e.to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let key =
+                teep_cose::SigningKey::generate_p256(&mut rand_core::UnwrapErr(getrandom::SysRng));
+            let mut pem = zeroize::Zeroizing::new(key.to_pkcs8_pem());
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .and_then(|mut f| f.write_all(pem.as_bytes()))
+                .map_err(io)?;
+            pem.clear();
+            std::fs::write(path.with_extension("pub.pem"), key.public_key().to_spki_pem())
+                .map_err(io)?;
+            Ok(key)
+        }
+        Err(e) => Err(io(e)),
+    }
 }

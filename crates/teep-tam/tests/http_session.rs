@@ -5,7 +5,6 @@ mod common;
 use common::{Agent, Db, TEEP, TestTam, example_component, hex_vector, provision};
 
 use teep_proto::{ErrCode, Message};
-use teep_tam::token::token_hash;
 
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
@@ -31,6 +30,8 @@ on_both_databases!(
     delete_policy_sends_unneeded_manifest_list,
     error_message_is_recorded,
     tokens_are_bounded_per_holder,
+    empty_posts_cannot_evict_a_device_session,
+    forged_and_expired_query_tokens_are_dropped,
     blocked_device_is_not_served,
     query_response_without_tc_list_gets_error_update,
 );
@@ -74,7 +75,7 @@ async fn empty_post_yields_query_request_signed_by_both_tam_keys(db: Db) {
         assert_eq!(request.supported_suit_cose_profiles.len(), 4);
     }
     let token = Agent::p256().query_request(&body, &tam.tam_public_keys()).token.unwrap();
-    assert!(tam.tam.store().token_is_open(&token_hash(token.as_bytes()), now()).await.unwrap());
+    assert!(tam.tam.query_token_is_open(token.as_bytes(), now()).await.unwrap());
 
     // Only the Accept header is needed; no Content-Type on an empty POST.
     let bare = tam.client.post(&tam.url).header("accept", TEEP).send().await.unwrap();
@@ -206,12 +207,12 @@ async fn replayed_query_response_is_ignored_and_token_consumed_once(db: Db) {
     let agent = Agent::p256();
     provision(&tam, &agent).await;
     let request = open_session(&tam, &agent).await;
-    let hash = token_hash(request.token.as_ref().unwrap().as_bytes());
+    let query_token = request.token.as_ref().unwrap().as_bytes().to_vec();
     let message = agent.query_response(&request, &[], &[]);
 
     let first = tam.post(&message).await;
     assert_eq!(first.status(), 200);
-    assert!(!tam.tam.store().token_is_open(&hash, now()).await.unwrap());
+    assert!(!tam.tam.query_token_is_open(&query_token, now()).await.unwrap());
     let events_before = tam.admin.status(&agent.thumbprint()).await.unwrap().events.len();
 
     for _ in 0..3 {
@@ -232,7 +233,7 @@ async fn badly_signed_response_consumes_nothing(db: Db) {
     let agent = Agent::p256();
     provision(&tam, &agent).await;
     let request = open_session(&tam, &agent).await;
-    let hash = token_hash(request.token.as_ref().unwrap().as_bytes());
+    let query_token = request.token.as_ref().unwrap().as_bytes().to_vec();
     let good = agent.query_response(&request, &[], &[]);
 
     // Flip one signature bit: same kid, same token, wrong signature.
@@ -259,12 +260,12 @@ async fn badly_signed_response_consumes_nothing(db: Db) {
         .unwrap()
     };
     assert_eq!(tam.post(&forged).await.status(), 204);
-    assert!(tam.tam.store().token_is_open(&hash, now()).await.unwrap());
+    assert!(tam.tam.query_token_is_open(&query_token, now()).await.unwrap());
     assert!(tam.admin.status(&agent.thumbprint()).await.unwrap().device.last_seen.is_none());
 
     // The real response still works.
     assert_eq!(tam.post(&good).await.status(), 200);
-    assert!(!tam.tam.store().token_is_open(&hash, now()).await.unwrap());
+    assert!(!tam.tam.query_token_is_open(&query_token, now()).await.unwrap());
     tam.finish().await;
 }
 
@@ -274,10 +275,10 @@ async fn unknown_agent_key_is_rejected(db: Db) {
     provision(&tam, &known).await;
     let stranger = Agent::ed25519();
     let request = open_session(&tam, &stranger).await;
-    let hash = token_hash(request.token.as_ref().unwrap().as_bytes());
+    let query_token = request.token.as_ref().unwrap().as_bytes().to_vec();
     let response = tam.post(&stranger.query_response(&request, &[], &[])).await;
     assert_eq!(response.status(), 204);
-    assert!(tam.tam.store().token_is_open(&hash, now()).await.unwrap());
+    assert!(tam.tam.query_token_is_open(&query_token, now()).await.unwrap());
     assert_eq!(tam.admin.devices().await.unwrap().len(), 1);
     tam.finish().await;
 
@@ -308,7 +309,7 @@ async fn malformed_bodies_are_dropped_cleanly(db: Db) {
     let agent = Agent::p256();
     provision(&tam, &agent).await;
     let request = open_session(&tam, &agent).await;
-    let hash = token_hash(request.token.as_ref().unwrap().as_bytes());
+    let query_token = request.token.as_ref().unwrap().as_bytes().to_vec();
     let good = agent.query_response(&request, &[], &[]);
 
     let mut random = vec![0_u8; 512];
@@ -340,7 +341,7 @@ async fn malformed_bodies_are_dropped_cleanly(db: Db) {
         let response = tam.post(body).await;
         assert_eq!(response.status(), 204, "body {:02x?}", &body[..body.len().min(8)]);
     }
-    assert!(tam.tam.store().token_is_open(&hash, now()).await.unwrap());
+    assert!(tam.tam.query_token_is_open(&query_token, now()).await.unwrap());
     assert_eq!(tam.post(&good).await.status(), 200);
     tam.finish().await;
 }
@@ -419,10 +420,94 @@ async fn tokens_are_bounded_per_holder(db: Db) {
     let Some(tam) = TestTam::start_with(db, |c| c.max_tokens_per_device = 3).await else {
         return;
     };
+    // QueryRequest tokens are stateless: empty POSTs store nothing for anyone.
     for _ in 0..6 {
         assert_eq!(tam.post(b"").await.status(), 200);
     }
-    assert_eq!(tam.tam.store().open_tokens("peer:127.0.0.1", now()).await.unwrap(), 3);
+    assert_eq!(tam.tam.store().open_tokens("peer:127.0.0.1", now()).await.unwrap(), 0);
+    // Update tokens stay bounded per device: only the 3 newest of 5 remain open.
+    let agent = Agent::p256();
+    provision(&tam, &agent).await;
+    for _ in 0..5 {
+        let request = open_session(&tam, &agent).await;
+        assert_eq!(tam.post(&agent.query_response(&request, &[], &[])).await.status(), 200);
+    }
+    let holder = hex::encode(agent.thumbprint());
+    assert_eq!(tam.tam.store().open_tokens(&holder, now()).await.unwrap(), 3);
+    tam.finish().await;
+}
+
+/// Regression: QueryRequest tokens used to be bounded per client address with the oldest
+/// evicted, so a few unauthenticated empty POSTs (or other devices behind the same NAT)
+/// destroyed a device's session in progress.
+async fn empty_posts_cannot_evict_a_device_session(db: Db) {
+    let Some(tam) = TestTam::start(db).await else { return };
+    let agent = Agent::p256();
+    provision(&tam, &agent).await;
+    let request = open_session(&tam, &agent).await;
+    let query_token = request.token.as_ref().unwrap().as_bytes().to_vec();
+
+    // 1000 empty POSTs from the same address, ten at a time.
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let client = tam.client.clone();
+        let url = tam.url.clone();
+        flood.spawn(async move {
+            for _ in 0..100 {
+                let r = client.post(&url).header("accept", TEEP).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        });
+    }
+    flood.join_all().await;
+
+    assert!(tam.tam.query_token_is_open(&query_token, now()).await.unwrap());
+    let reply = tam.post(&agent.query_response(&request, &[], &[])).await;
+    assert_eq!(reply.status(), 200, "the device's session survived the flood");
+    let Message::Update(update) = agent.open(&reply.bytes().await.unwrap(), &tam.tam_public_keys())
+    else {
+        panic!("expected Update")
+    };
+    assert_eq!(update.manifest_list.map(|m| m.len()), Some(1));
+    // Still single use.
+    assert_eq!(tam.post(&agent.query_response(&request, &[], &[])).await.status(), 204);
+    tam.finish().await;
+}
+
+/// A token from another TAM secret, an expired token and a token of the right length with a
+/// forged MAC are all dropped, and a correctly signed response with them changes nothing.
+async fn forged_and_expired_query_tokens_are_dropped(db: Db) {
+    let Some(tam) = TestTam::start_with(db, |c| c.token_timeout_secs = 60).await else {
+        return;
+    };
+    let agent = Agent::p256();
+    provision(&tam, &agent).await;
+    let request = open_session(&tam, &agent).await;
+    let real = request.token.clone().unwrap();
+
+    let other = teep_tam::token::TokenSecret::generate().unwrap();
+    let foreign = other.issue(16, now() + 60).unwrap();
+    let mut flipped = real.as_bytes().to_vec();
+    flipped[0] ^= 1;
+    for token in [foreign.as_bytes().to_vec(), flipped, vec![0; 16]] {
+        let mut forged = request.clone();
+        forged.token = Some(teep_proto::Token::from_slice(&token).unwrap());
+        let reply = tam.post(&agent.query_response(&forged, &[], &[])).await;
+        assert_eq!(reply.status(), 204);
+    }
+    assert!(tam.admin.status(&agent.thumbprint()).await.unwrap().device.last_seen.is_none());
+
+    // Past its expiry the real token is refused, however well signed the answer.
+    let late = teep_tam::Incoming {
+        body: Some(&agent.query_response(&request, &[], &[])),
+        wire: teep_tam::Wire::Rfc,
+        peer: None,
+        now: now() + 61,
+    };
+    assert_eq!(tam.tam.handle(late).await.unwrap(), teep_tam::Reply::Empty);
+    assert!(!tam.tam.query_token_is_open(real.as_bytes(), now() + 61).await.unwrap());
+    // In time it is accepted, once.
+    assert_eq!(tam.post(&agent.query_response(&request, &[], &[])).await.status(), 200);
     tam.finish().await;
 }
 
@@ -432,9 +517,9 @@ async fn blocked_device_is_not_served(db: Db) {
     provision(&tam, &agent).await;
     tam.admin.set_blocked(&agent.thumbprint(), true).await.unwrap();
     let request = open_session(&tam, &agent).await;
-    let hash = token_hash(request.token.as_ref().unwrap().as_bytes());
+    let query_token = request.token.as_ref().unwrap().as_bytes().to_vec();
     assert_eq!(tam.post(&agent.query_response(&request, &[], &[])).await.status(), 204);
-    assert!(tam.tam.store().token_is_open(&hash, now()).await.unwrap());
+    assert!(tam.tam.query_token_is_open(&query_token, now()).await.unwrap());
     tam.admin.set_blocked(&agent.thumbprint(), false).await.unwrap();
     assert_eq!(tam.post(&agent.query_response(&request, &[], &[])).await.status(), 200);
     tam.finish().await;
@@ -456,8 +541,8 @@ async fn query_response_without_tc_list_gets_error_update(db: Db) {
     assert!(update.err_msg.is_some());
     assert!(update.manifest_list.is_none());
     // The token was spent by the validly signed response.
-    let hash = token_hash(request.token.as_ref().unwrap().as_bytes());
-    assert!(!tam.tam.store().token_is_open(&hash, now()).await.unwrap());
+    let query_token = request.token.as_ref().unwrap().as_bytes().to_vec();
+    assert!(!tam.tam.query_token_is_open(&query_token, now()).await.unwrap());
     tam.finish().await;
 }
 

@@ -13,39 +13,7 @@ use teep_agent::software::{self, config, init};
 #[derive(Subcommand, Debug)]
 pub enum AgentCommand {
     /// Create a software-TEE state directory: Agent key, configuration, empty store.
-    Init {
-        /// State directory to create.
-        #[arg(long, default_value = "agent-state")]
-        dir: PathBuf,
-        /// Agent key algorithm.
-        #[arg(long, value_enum, default_value_t = crate::KeyAlg::Esp256)]
-        key_alg: crate::KeyAlg,
-        /// URI of the TAM to trust (TEEP over HTTP endpoint).
-        #[arg(long)]
-        tam_uri: String,
-        /// PEM file with the TAM's public keys (several keys may sit in one file).
-        #[arg(long, required = true)]
-        tam_keys: Vec<PathBuf>,
-        /// Numbering this TAM speaks.
-        #[arg(long, value_enum, default_value_t = crate::Wire::Rfc)]
-        wire: crate::Wire,
-        /// Public key file of a Trusted Component signer to trust (repeatable).
-        #[arg(long = "tc-signer")]
-        tc_signers: Vec<PathBuf>,
-        /// SUIT vendor identifier of this device (hex, repeatable).
-        #[arg(long = "vendor-id")]
-        vendor_ids: Vec<String>,
-        /// SUIT class identifier of this device (hex, repeatable).
-        #[arg(long = "class-id")]
-        class_ids: Vec<String>,
-        /// Payload mirror `PREFIX=TARGET`: URIs starting with PREFIX are fetched from TARGET
-        /// (a loopback `http://` base or a `file://` directory) instead (repeatable).
-        #[arg(long = "mirror")]
-        mirrors: Vec<String>,
-        /// Accept ES256 (-7) and EdDSA (-8) from TAMs, as legacy peers send.
-        #[arg(long)]
-        accept_legacy_algorithms: bool,
-    },
+    Init(Box<InitArgs>),
     /// Run the Agent behind a Unix socket for the Broker, until interrupted.
     Serve {
         /// State directory.
@@ -66,21 +34,95 @@ pub enum AgentCommand {
     },
 }
 
+/// `teep agent init` options.
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// State directory to create.
+    #[arg(long, default_value = "agent-state")]
+    dir: PathBuf,
+    /// Agent key algorithm.
+    #[arg(long, value_enum, default_value_t = crate::KeyAlg::Esp256)]
+    key_alg: crate::KeyAlg,
+    /// URI of the TAM to trust (TEEP over HTTP endpoint).
+    #[arg(long)]
+    tam_uri: String,
+    /// PEM file with the TAM's public keys (several keys may sit in one file).
+    #[arg(long, required = true)]
+    tam_keys: Vec<PathBuf>,
+    /// Numbering this TAM speaks.
+    #[arg(long, value_enum, default_value_t = crate::Wire::Rfc)]
+    wire: crate::Wire,
+    /// Public key file of a Trusted Component signer to trust (repeatable).
+    #[arg(long = "tc-signer")]
+    tc_signers: Vec<PathBuf>,
+    /// SUIT vendor identifier of this device (hex, repeatable).
+    #[arg(long = "vendor-id")]
+    vendor_ids: Vec<String>,
+    /// SUIT class identifier of this device (hex, repeatable).
+    #[arg(long = "class-id")]
+    class_ids: Vec<String>,
+    /// Payload mirror `PREFIX=TARGET`: URIs starting with PREFIX are fetched from TARGET
+    /// (a loopback `http://` base or a `file://` directory) instead (repeatable).
+    #[arg(long = "mirror")]
+    mirrors: Vec<String>,
+    /// Accept ES256 (-7) and EdDSA (-8) from TAMs, as legacy peers send.
+    #[arg(long)]
+    accept_legacy_algorithms: bool,
+    /// Fetch only through mirrors: a payload URI without a matching mirror fails.
+    #[arg(long)]
+    no_direct_fetch: bool,
+    /// Allow plain http:// for payloads fetched directly (https only by default).
+    #[arg(long)]
+    fetch_allow_http: bool,
+    /// PEM file of the CA certificates payload servers must chain to (default: the
+    /// platform's trust store).
+    #[arg(long)]
+    fetch_ca_file: Option<PathBuf>,
+    /// SUIT device identifier of this device (hex, repeatable).
+    #[arg(long = "device-id")]
+    device_ids: Vec<String>,
+    /// P-256 private key (PKCS#8 PEM) that decrypts payloads encrypted to this device
+    /// (ECDH-ES + A128KW); default: a fresh key, public half in `device-key.pub.pem`.
+    #[arg(long)]
+    device_key: Option<PathBuf>,
+    /// AES key-wrap key for encrypted payloads, `[KID_HEX:]KEY_HEX` (repeatable).
+    #[arg(long = "keywrap-key")]
+    keywrap_keys: Vec<String>,
+    /// HMAC-256 key that authenticates Trusted Component manifests, `[KID_HEX:]KEY_HEX`
+    /// (repeatable).
+    #[arg(long = "tc-mac-key")]
+    tc_mac_keys: Vec<String>,
+    /// Protection of the SUIT reports the Agent sends: none, sign (with `report-key.pem`)
+    /// or encrypt (signed, then encrypted to the TAM's P-256 key given here as a PEM file:
+    /// `encrypt=FILE`).
+    #[arg(long, default_value = "none")]
+    reports: String,
+}
+
 /// Runs a `teep agent` command.
 pub async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AgentCommand::Init {
-            dir,
-            key_alg,
-            tam_uri,
-            tam_keys,
-            wire,
-            tc_signers,
-            vendor_ids,
-            class_ids,
-            mirrors,
-            accept_legacy_algorithms,
-        } => {
+        AgentCommand::Init(args) => {
+            let InitArgs {
+                dir,
+                key_alg,
+                tam_uri,
+                tam_keys,
+                wire,
+                tc_signers,
+                vendor_ids,
+                class_ids,
+                mirrors,
+                accept_legacy_algorithms,
+                no_direct_fetch,
+                fetch_allow_http,
+                fetch_ca_file,
+                device_ids,
+                device_key,
+                keywrap_keys,
+                tc_mac_keys,
+                reports,
+            } = *args;
             let mut file = config::ConfigFile {
                 accept_legacy_algorithms,
                 tc_signers: read_all(&tc_signers)?,
@@ -93,12 +135,36 @@ pub async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
             });
             file.device.vendor_ids = vendor_ids;
             file.device.class_ids = class_ids;
+            file.device.device_ids = device_ids;
+            file.fetch.direct = !no_direct_fetch;
+            file.fetch.allow_http = fetch_allow_http;
+            if let Some(ca) = fetch_ca_file {
+                file.fetch.ca_file = Some(std::fs::canonicalize(&ca).with_context(|| {
+                    format!("--fetch-ca-file {}: cannot find it", ca.display())
+                })?);
+            }
             for m in mirrors {
                 let (prefix, target) = m.split_once('=').with_context(|| {
                     format!("--mirror {m:?}: expected PREFIX=TARGET, e.g. https://example.org/=file:///srv/tc/")
                 })?;
                 file.mirrors
                     .push(config::Mirror { prefix: prefix.to_owned(), target: target.to_owned() });
+            }
+            match reports.split_once('=') {
+                None if reports == "none" => {}
+                None if reports == "sign" => {
+                    file.reports.protect = config::ReportProtection::Sign;
+                }
+                Some(("encrypt", tam_key)) => {
+                    file.reports.protect = config::ReportProtection::Encrypt;
+                    file.reports.encrypt_to = Some(crate::input::read_text(
+                        std::path::Path::new(tam_key),
+                        crate::input::KEY_LIMIT,
+                    )?);
+                }
+                _ => anyhow::bail!(
+                    "--reports {reports:?}: expected none, sign or encrypt=TAM-P256-KEY.pem"
+                ),
             }
             if key_alg == crate::KeyAlg::Ed25519 {
                 file.suites = vec![config::SuiteName::Ed25519];
@@ -112,6 +178,23 @@ pub async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
             };
             let done = init::init(&dir, &options)
                 .with_context(|| format!("cannot initialise the Agent in {}", dir.display()))?;
+            if let Some(path) = device_key {
+                let pem = zeroize::Zeroizing::new(crate::input::read_text(
+                    &path,
+                    crate::input::KEY_LIMIT,
+                )?);
+                let key = teep_cose::SigningKey::from_pkcs8_pem(&pem)
+                    .map_err(|e| anyhow::anyhow!("--device-key {}: {e}", path.display()))?;
+                init::set_device_key(&dir, &key)?;
+            }
+            for spec in &keywrap_keys {
+                let (kid, key) = kid_and_key(spec, "--keywrap-key")?;
+                init::add_keywrap_key(&dir, kid.as_deref(), &key)?;
+            }
+            for spec in &tc_mac_keys {
+                let (kid, key) = kid_and_key(spec, "--tc-mac-key")?;
+                init::add_tc_mac_key(&dir, kid.as_deref(), &key)?;
+            }
             say!("Agent state directory: {}", dir.display());
             say!("Agent kid (RFC 9679 thumbprint): {}", hex::encode(done.kid));
             say!(
@@ -134,6 +217,23 @@ pub async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Parses `[KID_HEX:]KEY_HEX`; the key bytes are zeroized when dropped.
+/// An optional key id and a secret key.
+type KidAndKey = (Option<Vec<u8>>, zeroize::Zeroizing<Vec<u8>>);
+
+fn kid_and_key(spec: &str, flag: &str) -> anyhow::Result<KidAndKey> {
+    let (kid, key) = match spec.split_once(':') {
+        Some((kid, key)) => (Some(kid), key),
+        None => (None, spec),
+    };
+    let kid = kid
+        .map(hex::decode)
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("{flag}: the kid is not hex"))?;
+    let key = hex::decode(key).map_err(|_| anyhow::anyhow!("{flag}: the key is not hex"))?;
+    Ok((kid, zeroize::Zeroizing::new(key)))
 }
 
 fn numbering(wire: crate::Wire) -> config::NumberingName {

@@ -627,6 +627,11 @@ fn suit_text_name(k: i128) -> Option<&'static str> {
 }
 
 fn eat_claim(k: i128) -> (Option<&'static str>, Ctx) {
+    let value_ctx = if k == 8 { Ctx::CoseKey } else { Ctx::Plain };
+    // The EAT crate's table (IANA CWT claims, EAR claims, teep-rs private claims) first.
+    if let Some(name) = i64::try_from(k).ok().and_then(teep_eat::claims::label::name) {
+        return (Some(name), value_ctx);
+    }
     let name = match k {
         1 => "iss",
         2 => "sub",
@@ -659,7 +664,7 @@ fn eat_claim(k: i128) -> (Option<&'static str>, Ctx) {
         275 => "intuse",
         _ => return (None, Ctx::Plain),
     };
-    (Some(name), if k == 8 { Ctx::CoseKey } else { Ctx::Plain })
+    (Some(name), value_ctx)
 }
 
 #[cfg(test)]

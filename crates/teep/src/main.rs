@@ -22,6 +22,7 @@ mod demo;
 mod diag;
 mod manifest;
 mod tam;
+mod verifier;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,7 +53,7 @@ enum LogFormat {
 enum Command {
     /// Run TAM, Broker and a software-TEE Agent on loopback: install, update and delete a
     /// Trusted Component, and print what happened.
-    Demo(demo::DemoArgs),
+    Demo(Box<demo::DemoArgs>),
     /// Decode, validate and print a TEEP message, COSE structure, SUIT envelope or EAT.
     Decode(DecodeArgs),
     /// Run and administer a TAM (Trusted Application Manager).
@@ -71,6 +72,11 @@ enum Command {
         options: broker::BrokerOptions,
         #[command(subcommand)]
         command: broker::BrokerCommand,
+    },
+    /// Run a Verifier that appraises Evidence (EAT) and returns Attestation Results.
+    Verifier {
+        #[command(subcommand)]
+        command: verifier::VerifierCommand,
     },
     /// Build, sign, sever, encrypt and inspect SUIT manifests.
     Manifest {
@@ -225,10 +231,11 @@ fn init_logging(filter: &str, format: LogFormat) {
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Decode(args) => run_decode(&args),
-        Command::Demo(args) => runtime()?.block_on(demo::run(args)),
+        Command::Demo(args) => runtime()?.block_on(demo::run(*args)),
         Command::Keys { command } => keys(command),
         Command::Tam { command } => runtime()?.block_on(tam::run(command)),
         Command::Manifest { command } => manifest::run(command),
+        Command::Verifier { command } => runtime()?.block_on(verifier::run(command)),
         Command::Agent { command } => runtime()?.block_on(agent::run(command)),
         Command::Broker { options, command } => runtime()?.block_on(broker::run(options, command)),
     }

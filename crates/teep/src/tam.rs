@@ -119,10 +119,13 @@ pub enum SignerCommand {
     },
     /// List signers.
     List,
-    /// Remove a signer.
+    /// Remove a signer (refused while catalog TCs verified with its key exist).
     Remove {
         /// The signer's name.
         name: String,
+        /// Also remove every catalog TC that this signer's key verified.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -310,9 +313,19 @@ async fn signer(admin: &Admin, command: SignerCommand) -> anyhow::Result<ExitCod
                 say!("{}\t{}", row.name, hex::encode(&row.thumbprint));
             }
         }
-        SignerCommand::Remove { name } => {
-            admin.remove_signer(&name).await?;
+        SignerCommand::Remove { name, force: false } => {
+            match admin.remove_signer(&name).await {
+                Ok(()) => {}
+                Err(e @ teep_tam::AdminError::SignerInUse { .. }) => {
+                    anyhow::bail!("{e} (add --force to remove them with the signer)")
+                }
+                Err(e) => return Err(e.into()),
+            }
             say!("signer {name} removed");
+        }
+        SignerCommand::Remove { name, force: true } => {
+            let n = admin.remove_signer_and_tcs(&name).await?;
+            say!("signer {name} removed, with {n} Trusted Component version(s)");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -471,6 +484,16 @@ async fn status(admin: &Admin, device: &str) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| hex::encode(&c.component_id)),
             c.sequence_number.map(|n| n.to_string()).unwrap_or_else(|| "?".into())
         );
+    }
+    match &s.attestation {
+        Some(a) => say!(
+            "  attestation {} ({}, {} model, at {})",
+            if a.trusted { "trusted" } else { "NOT TRUSTED" },
+            a.reason,
+            a.model,
+            crate::format_time(a.appraised_at)
+        ),
+        None => say!("  attestation none recorded"),
     }
     say!("  policy:");
     for rule in &s.policy {

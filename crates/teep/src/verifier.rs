@@ -28,7 +28,12 @@ pub enum VerifierCommand {
     /// Serve the challenge-response API until interrupted.
     Serve {
         /// The configuration file.
-        #[arg(long, short = 'c', env = "TEEP_VERIFIER_CONFIG", default_value = "verifier-state/verifier.toml")]
+        #[arg(
+            long,
+            short = 'c',
+            env = "TEEP_VERIFIER_CONFIG",
+            default_value = "verifier-state/verifier.toml"
+        )]
         config: PathBuf,
         /// Override the listen address.
         #[arg(long)]
@@ -37,13 +42,23 @@ pub enum VerifierCommand {
     /// Print the public key that signs Attestation Results (a TAM's `verifier_keys`).
     Key {
         /// The configuration file.
-        #[arg(long, short = 'c', env = "TEEP_VERIFIER_CONFIG", default_value = "verifier-state/verifier.toml")]
+        #[arg(
+            long,
+            short = 'c',
+            env = "TEEP_VERIFIER_CONFIG",
+            default_value = "verifier-state/verifier.toml"
+        )]
         config: PathBuf,
     },
     /// Appraise an Evidence file (a signed EAT) locally and print the outcome.
     Appraise {
         /// The configuration file.
-        #[arg(long, short = 'c', env = "TEEP_VERIFIER_CONFIG", default_value = "verifier-state/verifier.toml")]
+        #[arg(
+            long,
+            short = 'c',
+            env = "TEEP_VERIFIER_CONFIG",
+            default_value = "verifier-state/verifier.toml"
+        )]
         config: PathBuf,
         /// The Evidence (CWT bytes).
         evidence: PathBuf,
@@ -56,7 +71,9 @@ pub enum VerifierCommand {
 /// Runs a `teep verifier` command.
 pub async fn run(command: VerifierCommand) -> anyhow::Result<ExitCode> {
     match command {
-        VerifierCommand::Init { state, listen, attester_keys } => init(&state, listen, attester_keys),
+        VerifierCommand::Init { state, listen, attester_keys } => {
+            init(&state, listen, attester_keys)
+        }
         VerifierCommand::Serve { config, listen } => {
             let mut config = load(&config)?;
             if let Some(listen) = listen {
@@ -114,7 +131,8 @@ fn init(state: &Path, listen: SocketAddr, attester_keys: Vec<PathBuf>) -> anyhow
         .iter()
         .map(|p| std::fs::canonicalize(p).with_context(|| format!("{}", p.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let config = VerifierConfig { state_dir: state.clone(), listen, attester_keys, ..Default::default() };
+    let config =
+        VerifierConfig { state_dir: state.clone(), listen, attester_keys, ..Default::default() };
     let verifier = Verifier::open(config.clone())?;
     std::fs::write(&file, config.to_toml())?;
     let public = state.join("verifier-public-key.pem");
@@ -122,7 +140,9 @@ fn init(state: &Path, listen: SocketAddr, attester_keys: Vec<PathBuf>) -> anyhow
     println!("Verifier state directory: {}", state.display());
     println!("configuration:            {}", file.display());
     println!("result signing key (a TAM's [attestation] verifier_keys): {}", public.display());
-    println!("add reference values under [reference] (oemids, hwmodels, hwversions, manifest_digests)");
+    println!(
+        "add reference values under [reference] (oemids, hwmodels, hwversions, manifest_digests)"
+    );
     println!("next: `teep verifier serve -c {}`", file.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -19,11 +19,30 @@ pub trait Service {
 
 /// Binds a Unix socket at `path` with mode 0600, replacing a stale socket file.
 ///
-/// Refuses to replace anything that is not a socket.
+/// Refuses to replace anything that is not a socket, and a socket that still accepts
+/// connections (another Agent is serving on it): only a stale one is removed.
 pub fn bind(path: &Path) -> io::Result<UnixListener> {
     use std::os::unix::fs::FileTypeExt;
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(meta) if meta.file_type().is_socket() => {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!("{} is in use: another Agent is listening on it", path.display()),
+                    ));
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+                    ) =>
+                {
+                    std::fs::remove_file(path)?
+                }
+                Err(e) => return Err(e),
+            }
+        }
         Ok(_) => {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,

@@ -4,6 +4,15 @@
 //! <dir>/                 mode 0700
 //!   agent-key.pem        the Agent's private key, PKCS#8 PEM, mode 0600
 //!   agent-key.pub.pem    its public key (SPKI PEM), to register at TAMs
+//!   attest-key.pem       the attestation key (software attester), PKCS#8 PEM, mode 0600
+//!   attest-key.pub.pem   its public key: the Endorsement to give the Verifier
+//!   report-key.pem       the SUIT report signing key, PKCS#8 PEM, mode 0600
+//!   report-key.pub.pem   its public key, for whoever verifies the reports (the TAM)
+//!   device-key.pem       the P-256 payload decryption key (ECDH-ES + AES-KW), mode 0600
+//!   device-key.pub.pem   its public key, for TC developers who encrypt payloads
+//!   keywrap-keys.json    optional AES key-wrap keys (mode 0600, see keys.rs)
+//!   tc-mac-keys.json     optional HMAC keys that authenticate manifests (mode 0600)
+//!   agent.lock           held (flock) by the process that has the directory open
 //!   config.toml          trust anchors, TAM URIs, numbering, suites, mirrors (mode 0600)
 //!   agent.sock           the IPC socket while `teep agent serve` runs (mode 0600)
 //!   components/ manifests/ staging/ journal/    the component store
@@ -28,6 +37,18 @@ pub const PUBLIC_KEY_FILE: &str = "agent-key.pub.pem";
 pub const CONFIG_FILE: &str = "config.toml";
 /// Conventional file name of the IPC socket inside the state directory (`teep agent serve`).
 pub const SOCKET_FILE: &str = "agent.sock";
+/// File name of the SUIT report key (the `[reports] key_file` default).
+pub const REPORT_KEY_FILE: &str = "report-key.pem";
+/// File name of the device's payload decryption key (ECDH-ES, P-256).
+pub const DEVICE_KEY_FILE: &str = "device-key.pem";
+/// File name of the device's payload decryption public key.
+pub const DEVICE_PUBLIC_KEY_FILE: &str = "device-key.pub.pem";
+/// File name of the AES key-wrap keys.
+pub const KEYWRAP_KEYS_FILE: &str = "keywrap-keys.json";
+/// File name of the TC signers' HMAC keys (COSE_Mac0 manifest authentication).
+pub const TC_MAC_KEYS_FILE: &str = "tc-mac-keys.json";
+/// File name of the lock file that keeps two Agents out of one state directory.
+pub const LOCK_FILE: &str = "agent.lock";
 
 /// The Agent key algorithm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,6 +139,26 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Initialized, InitError>
             KeyKind::Ed25519 => super::config::SuiteName::Ed25519,
         });
     }
+    let attestation_key = dir.join(&config.attestation.key_file);
+    // An attestation key provisioned before init (by a manufacturer) is kept.
+    if config.attestation.enabled && !attestation_key.exists() {
+        // The attestation key is distinct from the TEEP key (draft-ietf-teep-protocol-26 §6);
+        // its public half is the Endorsement a Verifier must trust.
+        let attest = SigningKey::generate_p256(&mut rng);
+        let path = attestation_key;
+        keys::write_private_key(&path, &attest).map_err(InitError::Key)?;
+        let pem = attest.public_key().to_spki_pem();
+        write_new(&path.with_extension("pub.pem"), pem.as_bytes(), 0o644)?;
+    }
+    // The report key is distinct from the TEEP key (draft-ietf-suit-report §4).
+    let report = SigningKey::generate_p256(&mut rng);
+    let path = dir.join(&config.reports.key_file);
+    keys::write_private_key(&path, &report).map_err(InitError::Key)?;
+    let pem = report.public_key().to_spki_pem();
+    write_new(&path.with_extension("pub.pem"), pem.as_bytes(), 0o644)?;
+    // The device decryption key (draft-ietf-suit-firmware-encryption §6, ECDH-ES).
+    let device = SigningKey::generate_p256(&mut rng);
+    set_device_key(dir, &device)?;
     let text = config.to_toml().map_err(InitError::Config)?;
     write_new(&dir.join(CONFIG_FILE), text.as_bytes(), 0o600)?;
     Ok(Initialized { public_key_pem, kid: public.thumbprint() })
@@ -131,4 +172,28 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), InitError> {
         .open(path)
         .map_err(InitError::Io)?;
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(InitError::Io)
+}
+
+/// Installs `key` (P-256) as the device's payload decryption key of the state directory
+/// `dir`, replacing the one `init` generated, and writes its public key next to it.
+pub fn set_device_key(dir: &Path, key: &SigningKey) -> Result<(), InitError> {
+    if !key.public_key().supports(teep_cose::Algorithm::ESP256) {
+        return Err(InitError::Key(KeyError::Format("the device key must be P-256".into())));
+    }
+    keys::replace_private_key(&dir.join(DEVICE_KEY_FILE), key).map_err(InitError::Key)?;
+    let public = dir.join(DEVICE_PUBLIC_KEY_FILE);
+    let _ = fs::remove_file(&public);
+    write_new(&public, key.public_key().to_spki_pem().as_bytes(), 0o644)
+}
+
+/// Adds an AES key-wrap key (A128KW/A192KW/A256KW: 16, 24 or 32 bytes) shared with a TC
+/// developer, optionally under a key id, to the state directory `dir`.
+pub fn add_keywrap_key(dir: &Path, kid: Option<&[u8]>, key: &[u8]) -> Result<(), InitError> {
+    keys::add_keywrap_key(&dir.join(KEYWRAP_KEYS_FILE), kid, key).map_err(InitError::Key)
+}
+
+/// Adds an HMAC 256/256 key (32 to 64 bytes) that authenticates manifests by COSE_Mac0
+/// (a TC signer that shares a key with the device) to the state directory `dir`.
+pub fn add_tc_mac_key(dir: &Path, kid: Option<&[u8]>, key: &[u8]) -> Result<(), InitError> {
+    keys::add_mac_key(&dir.join(TC_MAC_KEYS_FILE), kid, key).map_err(InitError::Key)
 }

@@ -1,5 +1,11 @@
 //! Key files of the software TEE: the Agent's private key as PKCS#8 PEM (mode 0600) and its
 //! public key as SPKI PEM, plus parsing of trust-anchor keys written in the config.
+//!
+//! Payload decryption keys (draft-ietf-suit-firmware-encryption §5, §6): the device's P-256
+//! key for ECDH-ES + AES-KW recipients (PKCS#8 PEM, mode 0600) and AES key-wrap keys in a
+//! JSON file (mode 0600): `[{"kid": "<hex, optional>", "key": "<hex, 16/24/32 bytes>"}]`.
+//! HMAC keys of TC signers (COSE_Mac0 authentication, draft-ietf-suit-mti) use the same
+//! format with keys of 32 to 64 bytes.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -22,6 +28,8 @@ pub enum KeyError {
     },
     /// The key text is not a supported key.
     Invalid(teep_cose::Error),
+    /// A key file is malformed (what is wrong).
+    Format(String),
 }
 
 impl std::fmt::Display for KeyError {
@@ -35,6 +43,7 @@ impl std::fmt::Display for KeyError {
                 )
             }
             Self::Invalid(e) => write!(f, "key: {e}"),
+            Self::Format(e) => write!(f, "key file: {e}"),
         }
     }
 }
@@ -74,4 +83,148 @@ pub fn parse_public_key(text: &str) -> Result<PublicKey, KeyError> {
         PublicKey::from_spki_pem(text)
     };
     key.map_err(KeyError::Invalid)
+}
+
+/// Writes (or replaces) a private key file atomically with mode 0600.
+pub fn replace_private_key(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
+    let tmp = path.with_extension("pem.tmp");
+    let _ = fs::remove_file(&tmp);
+    write_private_key(&tmp, key)?;
+    fs::rename(&tmp, path).map_err(KeyError::Io)
+}
+
+/// Largest key-wrap key file read, in bytes.
+const MAX_KEYWRAP_FILE: u64 = 64 << 10;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyWrapJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kid: Option<String>,
+    key: String,
+}
+
+fn check_private_mode(path: &Path) -> Result<(), KeyError> {
+    let meta = fs::metadata(path).map_err(KeyError::Io)?;
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Permissions { mode: mode & 0o7777 });
+    }
+    if meta.len() > MAX_KEYWRAP_FILE {
+        return Err(KeyError::Format(format!("larger than {MAX_KEYWRAP_FILE} bytes")));
+    }
+    Ok(())
+}
+
+/// Reads the device's ECDH-ES key file (P-256 only) as a decryption key matching every kid.
+pub fn read_ecdh_key(path: &Path) -> Result<teep_suit::DecryptionKey, KeyError> {
+    let key = read_private_key(path)?;
+    if !key.public_key().supports(teep_cose::Algorithm::ESP256) {
+        return Err(KeyError::Format("the device decryption key must be P-256".into()));
+    }
+    Ok(teep_suit::DecryptionKey::Ecdh { kid: None, key: Box::new(key) })
+}
+
+/// A shared secret key with its optional key id.
+type SecretKey = (Option<Vec<u8>>, zeroize::Zeroizing<Vec<u8>>);
+
+/// Reads a secret-key JSON file (mode 0600); `check` tells whether a key length is valid and
+/// what is expected otherwise.
+fn read_secret_keys(
+    path: &Path,
+    what: &str,
+    check: impl Fn(usize) -> Result<(), &'static str>,
+) -> Result<Vec<SecretKey>, KeyError> {
+    check_private_mode(path)?;
+    let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(KeyError::Io)?);
+    let entries: Vec<KeyWrapJson> =
+        serde_json::from_str(&text).map_err(|e| KeyError::Format(e.to_string()))?;
+    let mut out = Vec::new();
+    for (i, mut e) in entries.into_iter().enumerate() {
+        let key = zeroize::Zeroizing::new(hex::decode(&e.key).unwrap_or_default());
+        e.key.zeroize();
+        if let Err(expected) = check(key.len()) {
+            return Err(KeyError::Format(format!("{what} #{i}: must be {expected} of hex")));
+        }
+        let kid = match &e.kid {
+            Some(k) => Some(
+                hex::decode(k)
+                    .map_err(|_| KeyError::Format(format!("key-wrap key #{i}: kid is not hex")))?,
+            ),
+            None => None,
+        };
+        out.push((kid, key));
+    }
+    Ok(out)
+}
+
+fn keywrap_len(len: usize) -> Result<(), &'static str> {
+    if [16, 24, 32].contains(&len) {
+        Ok(())
+    } else {
+        Err("16, 24 or 32 bytes (A128KW/A192KW/A256KW)")
+    }
+}
+
+fn mac_len(len: usize) -> Result<(), &'static str> {
+    if (32..=64).contains(&len) { Ok(()) } else { Err("32 to 64 bytes (HMAC 256/256)") }
+}
+
+/// Reads the AES key-wrap keys file (mode 0600).
+pub fn read_keywrap_keys(path: &Path) -> Result<Vec<teep_suit::DecryptionKey>, KeyError> {
+    let keys = read_secret_keys(path, "key-wrap key", keywrap_len)?;
+    Ok(keys.into_iter().map(|(kid, key)| teep_suit::DecryptionKey::KeyWrap { kid, key }).collect())
+}
+
+/// Reads the TC signers' HMAC keys (COSE_Mac0 manifest authentication, same file format as
+/// the key-wrap keys, mode 0600).
+pub fn read_mac_keys(path: &Path) -> Result<Vec<teep_suit::MacKey>, KeyError> {
+    let keys = read_secret_keys(path, "MAC key", mac_len)?;
+    Ok(keys.into_iter().map(|(kid, key)| teep_suit::MacKey { kid, key }).collect())
+}
+
+/// Adds an HMAC 256/256 key (32 to 64 bytes) to the MAC key file at `path`, like
+/// [`add_keywrap_key`].
+pub fn add_mac_key(path: &Path, kid: Option<&[u8]>, key: &[u8]) -> Result<(), KeyError> {
+    mac_len(key.len()).map_err(|e| KeyError::Format(format!("a MAC key has {e}")))?;
+    add_secret_key(path, kid, key)
+}
+
+/// Adds an AES key-wrap key (16, 24 or 32 bytes) to the key file at `path`, creating it with
+/// mode 0600 when absent; the file is replaced atomically.
+pub fn add_keywrap_key(path: &Path, kid: Option<&[u8]>, key: &[u8]) -> Result<(), KeyError> {
+    keywrap_len(key.len()).map_err(|e| KeyError::Format(format!("a key-wrap key has {e}")))?;
+    add_secret_key(path, kid, key)
+}
+
+fn add_secret_key(path: &Path, kid: Option<&[u8]>, key: &[u8]) -> Result<(), KeyError> {
+    let mut entries: Vec<KeyWrapJson> = match fs::metadata(path) {
+        Ok(_) => {
+            check_private_mode(path)?;
+            let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(KeyError::Io)?);
+            serde_json::from_str(&text).map_err(|e| KeyError::Format(e.to_string()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(KeyError::Io(e)),
+    };
+    entries.push(KeyWrapJson { kid: kid.map(hex::encode), key: hex::encode(key) });
+    let text = zeroize::Zeroizing::new(
+        serde_json::to_string_pretty(&entries).map_err(|e| KeyError::Format(e.to_string()))?,
+    );
+    for e in &mut entries {
+        e.key.zeroize();
+    }
+    let tmp = path.with_extension("json.tmp");
+    let _ = fs::remove_file(&tmp);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(KeyError::Io)
 }

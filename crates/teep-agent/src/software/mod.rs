@@ -4,6 +4,7 @@
 //! suites, payload mirrors) and the component store. It stands in for a hardware TEE: the
 //! protocol core does not know the difference.
 
+pub mod attester;
 pub mod config;
 pub mod fetch;
 pub mod init;
@@ -38,15 +39,18 @@ pub(crate) fn suite_fits_key(suite: SuiteName, kind: KeyKind) -> bool {
     }
 }
 
-/// Installed Trusted Components for tc-list: one per installed manifest, with the digest of
-/// its manifest-id component's image, or else of the first declared component that has one.
+/// Installed Trusted Components for tc-list: one per installed manifest (dependency manifests
+/// included), with the digest of the first declared component that has an image, or else of
+/// the image stored under the manifest id itself.
 impl crate::AgentPlatform for store::SoftwareTee {
     fn installed(&self) -> Vec<crate::InstalledTc> {
         self.manifests()
             .map(|m| {
-                let image = self
-                    .image(&m.manifest_id)
-                    .or_else(|| m.components.iter().find_map(|c| self.image(c)));
+                let image = m
+                    .components
+                    .iter()
+                    .find_map(|c| self.image(c))
+                    .or_else(|| self.image(&m.manifest_id));
                 crate::InstalledTc {
                     manifest_id: m.manifest_id.clone(),
                     sequence_number: m.sequence_number,
@@ -56,6 +60,10 @@ impl crate::AgentPlatform for store::SoftwareTee {
                 }
             })
             .collect()
+    }
+
+    fn is_installed(&self, manifest_id: &teep_suit::ComponentId) -> bool {
+        self.manifest(manifest_id).is_some()
     }
 }
 
@@ -72,6 +80,8 @@ pub enum OpenError {
     Key(String, keys::KeyError),
     /// The component store could not be opened or recovered.
     Store(store::StoreError),
+    /// The `[attestation]` settings or the attestation key are unusable.
+    Attestation(String),
 }
 
 impl std::fmt::Display for OpenError {
@@ -80,6 +90,7 @@ impl std::fmt::Display for OpenError {
             Self::Config(e) => e.fmt(f),
             Self::Key(which, e) => write!(f, "{which}: {e}"),
             Self::Store(e) => e.fmt(f),
+            Self::Attestation(e) => f.write_str(e),
         }
     }
 }
@@ -125,19 +136,111 @@ pub fn agent_config(file: &config::ConfigFile) -> Result<crate::AgentConfig, Ope
     Ok(crate::AgentConfig {
         tams,
         tc_signers: parse_all("TC signer", &file.tc_signers)?,
+        // Secrets live in their own file, read by `open` (init::TC_MAC_KEYS_FILE).
+        tc_mac_keys: Vec::new(),
         suites: file.suites.iter().copied().map(suite).collect(),
         versions: file.versions.clone(),
         accept_legacy_algorithms: file.accept_legacy_algorithms,
     })
 }
 
+/// The payload decryption keys of the state directory: the device ECDH-ES key and the AES
+/// key-wrap keys, each when its file exists.
+pub fn decryption_keys(dir: &std::path::Path) -> Result<Vec<teep_suit::DecryptionKey>, OpenError> {
+    let mut out = Vec::new();
+    let device = dir.join(init::DEVICE_KEY_FILE);
+    if device.exists() {
+        out.push(
+            keys::read_ecdh_key(&device)
+                .map_err(|e| OpenError::Key("device decryption key".into(), e))?,
+        );
+    }
+    let keywrap = dir.join(init::KEYWRAP_KEYS_FILE);
+    if keywrap.exists() {
+        out.extend(
+            keys::read_keywrap_keys(&keywrap)
+                .map_err(|e| OpenError::Key("key-wrap keys".into(), e))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Report protection from `[reports]`.
+fn report_sealer(
+    dir: &std::path::Path,
+    settings: &config::ReportSettings,
+) -> Result<Option<Box<dyn crate::ReportSealer>>, OpenError> {
+    use config::ReportProtection;
+    if settings.protect == ReportProtection::None {
+        return Ok(None);
+    }
+    let key = keys::read_private_key(&dir.join(&settings.key_file))
+        .map_err(|e| OpenError::Key("report key".into(), e))?;
+    if settings.protect == ReportProtection::Sign {
+        return Ok(Some(Box::new(crate::SignedReports::new(key))));
+    }
+    let text = settings.encrypt_to.as_deref().ok_or_else(|| {
+        OpenError::Config(config::ConfigError::Invalid(
+            "[reports] protect = \"encrypt\" needs encrypt_to".into(),
+        ))
+    })?;
+    let recipient = keys::parse_public_key(text)
+        .map_err(|e| OpenError::Key("[reports] encrypt_to".into(), e))?;
+    Ok(Some(Box::new(EncryptedReports { key, recipient })))
+}
+
+/// Signs reports with the report key, then encrypts them to the TAM
+/// (draft-ietf-suit-report §5).
+struct EncryptedReports {
+    key: teep_cose::SigningKey,
+    recipient: teep_cose::PublicKey,
+}
+
+impl crate::ReportSealer for EncryptedReports {
+    fn seal(&mut self, report: &teep_suit::SuitReport) -> Result<Vec<u8>, teep_suit::SuitError> {
+        let alg = self.key.default_algorithm();
+        report.encrypt(&mut rng(), &self.key, alg, &self.recipient)
+    }
+}
+
 /// Opens the state directory `dir` created by [`init::init`]: reads the config and the key,
 /// recovers the component store, and returns the Agent.
 pub fn open(dir: &std::path::Path) -> Result<SoftwareAgent, OpenError> {
     let file = config::ConfigFile::load(&dir.join(init::CONFIG_FILE)).map_err(OpenError::Config)?;
-    let config = agent_config(&file)?;
+    let mut config = agent_config(&file)?;
+    let mac_keys = dir.join(init::TC_MAC_KEYS_FILE);
+    if mac_keys.exists() {
+        config.tc_mac_keys =
+            keys::read_mac_keys(&mac_keys).map_err(|e| OpenError::Key("TC MAC keys".into(), e))?;
+    }
     let key = keys::read_private_key(&dir.join(init::KEY_FILE))
         .map_err(|e| OpenError::Key("agent key".into(), e))?;
-    let tee = store::SoftwareTee::open(dir, &file).map_err(OpenError::Store)?;
-    Ok(crate::Agent::new(config, key, tee))
+    let mut tee = store::SoftwareTee::open(dir, &file).map_err(OpenError::Store)?;
+    tee.set_decryption_keys(decryption_keys(dir)?);
+    let mut agent = crate::Agent::new(config, key, tee);
+    if let Some(sealer) = report_sealer(dir, &file.reports)? {
+        agent = agent.with_report_sealer(sealer);
+    }
+    if file.attestation.require_tam_attestation {
+        let keys = file
+            .attestation
+            .tam_attester_keys
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                keys::parse_public_key(t)
+                    .map_err(|e| OpenError::Key(format!("TAM attester key #{i}"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let random = Box::new(|buf: &mut [u8]| {
+            use rand_core::Rng as _;
+            rng().fill_bytes(buf);
+        });
+        agent = agent.with_tam_attestation(crate::TamAttestation::new(keys, random));
+    }
+    match attester::SoftwareAttester::load(dir, &file.attestation) {
+        Ok(Some(a)) => Ok(agent.with_attester(Box::new(a))),
+        Ok(None) => Ok(agent),
+        Err(e) => Err(OpenError::Attestation(e)),
+    }
 }

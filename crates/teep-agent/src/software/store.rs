@@ -5,6 +5,9 @@
 //!   (component id, SHA-256, length), `<h>` = hex SHA-256 of the CBOR component id;
 //! - `manifests/<h>.json` and `manifests/<h>.suit`: the record and envelope of each installed
 //!   manifest, keyed by its manifest component id;
+//! - `manifests/<h>.seq`: the highest sequence number ever installed for that manifest id,
+//!   kept after uninstall so that a replayed old manifest stays a rollback
+//!   (draft-ietf-suit-manifest-34 §8.4.2);
 //! - `staging/`: files written during one manifest run (`c-` component, `m-` manifest
 //!   prefixes), invisible until commit;
 //! - `journal/commit.json`: the redo journal of a commit in progress.
@@ -13,8 +16,16 @@
 //! file, then writes the list of renames and deletions as the journal (temp file, fsync,
 //! rename), then applies it and removes the journal. Opening the store replays a journal left
 //! by a crash and drops leftover staging files, so a crash leaves the old or the new state.
+//!
+//! Dependency manifests (draft-ietf-suit-trust-domains §6.3, §5.2 unlink semantics): the
+//! records staged by [`Platform::stage_dependency_record`] are committed in the same journal as
+//! the root record, which lists them in its `dependencies`. A manifest stays installed while
+//! it was installed directly (`root`) or another installed manifest lists it; its reference
+//! count is derived from these persisted edges, so it cannot drift from the records. Removing
+//! a manifest removes, in the same commit, every dependency nobody references any more, and
+//! the components that no remaining manifest declares.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -22,7 +33,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use teep_suit::{ComponentId, Identifier, InstallRecord, Platform, PlatformError};
+use teep_suit::{
+    ComponentId, DecryptionKey, Identifier, InstallRecord, Platform, PlatformError, SuitDigest,
+};
 
 use super::config::ConfigFile;
 use super::fetch::{Fetcher, PayloadDownload};
@@ -44,6 +57,8 @@ pub enum StoreError {
     },
     /// A record or journal file is unreadable.
     Corrupt(String),
+    /// Another process (another Agent) holds the state directory's lock.
+    InUse(PathBuf),
 }
 
 impl std::fmt::Display for StoreError {
@@ -51,6 +66,7 @@ impl std::fmt::Display for StoreError {
         match self {
             Self::Io { what, source } => write!(f, "component store: {what}: {source}"),
             Self::Corrupt(what) => write!(f, "component store corrupt: {what}"),
+            Self::InUse(dir) => write!(f, "another Agent is using {}", dir.display()),
         }
     }
 }
@@ -75,6 +91,10 @@ pub struct ManifestRecord {
     pub digest: Vec<u8>,
     /// Components the manifest declares.
     pub components: Vec<ComponentId>,
+    /// Installed directly (manifest-list of an Update), not only as a dependency.
+    pub root: bool,
+    /// The dependency manifests it installed with it (draft-ietf-suit-trust-domains §6.3).
+    pub dependencies: Vec<ComponentId>,
 }
 
 /// An installed component image.
@@ -95,6 +115,21 @@ struct ManifestJson {
     digest_algorithm: i64,
     digest: String,
     components: Vec<Vec<String>>,
+    #[serde(default = "yes")]
+    root: bool,
+    #[serde(default)]
+    dependencies: Vec<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `manifests/<h>.seq`: the highest sequence number installed for a manifest id.
+#[derive(Serialize, Deserialize)]
+struct SequenceJson {
+    manifest_id: Vec<String>,
+    sequence_number: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -133,6 +168,18 @@ enum Staged {
     Unlink,
 }
 
+/// A dependency manifest record staged during a run.
+struct StagedRecord {
+    manifest_id: ComponentId,
+    sequence_number: u64,
+    digest: SuitDigest,
+    envelope: Vec<u8>,
+    components: Vec<ComponentId>,
+}
+
+/// Most dependency records one run may stage.
+const MAX_STAGED_DEPENDENCIES: usize = 64;
+
 /// Device identities for the SUIT identifier conditions.
 #[derive(Clone, Debug, Default)]
 struct Identity {
@@ -147,11 +194,17 @@ pub struct SoftwareTee {
     fetcher: Fetcher,
     identity: Identity,
     staged: BTreeMap<ComponentId, Staged>,
+    staged_dependencies: Vec<StagedRecord>,
     uninstalls: Vec<ComponentId>,
     manifests: BTreeMap<ComponentId, ManifestRecord>,
+    /// Highest sequence number ever committed per manifest id (installed or not).
+    highest: BTreeMap<ComponentId, u64>,
     images: BTreeMap<ComponentId, ImageRecord>,
+    keys: Vec<DecryptionKey>,
     /// The installed image last read, kept open across chunked reads.
     reader: Option<(ComponentId, File)>,
+    /// The exclusive lock on the state directory, held while the store is open.
+    _lock: File,
 }
 
 impl std::fmt::Debug for SoftwareTee {
@@ -160,6 +213,7 @@ impl std::fmt::Debug for SoftwareTee {
             .field("root", &self.root)
             .field("manifests", &self.manifests.len())
             .field("images", &self.images.len())
+            .field("decryption_keys", &self.keys.len())
             .finish_non_exhaustive()
     }
 }
@@ -176,16 +230,21 @@ impl SoftwareTee {
             class: decode(&config.device.class_ids),
             device: decode(&config.device.device_ids),
         };
-        let fetcher = Fetcher::new(config.mirrors.clone(), config.limits.max_payload_bytes);
+        let fetcher = Fetcher::from_config(config);
+        let lock = lock_dir(root)?;
         let mut tee = Self {
             root: root.to_path_buf(),
             fetcher,
             identity,
             staged: BTreeMap::new(),
+            staged_dependencies: Vec::new(),
             uninstalls: Vec::new(),
             manifests: BTreeMap::new(),
+            highest: BTreeMap::new(),
             images: BTreeMap::new(),
+            keys: Vec::new(),
             reader: None,
+            _lock: lock,
         };
         for dir in [COMPONENTS_DIR, MANIFESTS_DIR, STAGING_DIR, JOURNAL_DIR] {
             fs::create_dir_all(root.join(dir)).map_err(io_err(format!("create {dir}/")))?;
@@ -197,6 +256,29 @@ impl SoftwareTee {
     /// The installed manifests, by manifest component id.
     pub fn manifests(&self) -> impl Iterator<Item = &ManifestRecord> {
         self.manifests.values()
+    }
+
+    /// Sets the keys for encrypted payloads ([`Platform::decryption_keys`]).
+    pub fn set_decryption_keys(&mut self, keys: Vec<DecryptionKey>) {
+        self.keys = keys;
+    }
+
+    /// The highest sequence number ever installed for `manifest_id`, also after it was
+    /// uninstalled (what rollback protection compares against).
+    pub fn highest_sequence_number(&self, manifest_id: &ComponentId) -> Option<u64> {
+        let installed = self.manifests.get(manifest_id).map(|m| m.sequence_number);
+        installed.max(self.highest.get(manifest_id).copied())
+    }
+
+    /// How many holders keep `manifest_id` installed: 1 if it was installed directly, plus
+    /// one per installed manifest that depends on it. 0 when it is not installed.
+    pub fn reference_count(&self, manifest_id: &ComponentId) -> usize {
+        let Some(record) = self.manifests.get(manifest_id) else {
+            return 0;
+        };
+        let dependents =
+            self.manifests.values().filter(|m| m.dependencies.contains(manifest_id)).count();
+        dependents.saturating_add(usize::from(record.root))
     }
 
     /// Sequence numbers of the installed manifests, in manifest-id order.
@@ -250,6 +332,7 @@ impl SoftwareTee {
 
     fn clear_staging(&mut self) -> Result<(), StoreError> {
         self.staged.clear();
+        self.staged_dependencies.clear();
         self.uninstalls.clear();
         for dir in [STAGING_DIR, JOURNAL_DIR] {
             let dir = self.root.join(dir);
@@ -267,18 +350,23 @@ impl SoftwareTee {
 
     fn load_index(&mut self) -> Result<(), StoreError> {
         self.manifests.clear();
+        self.highest.clear();
         self.images.clear();
         for (dir, is_manifest) in [(MANIFESTS_DIR, true), (COMPONENTS_DIR, false)] {
             let dir = self.root.join(dir);
             for entry in fs::read_dir(&dir).map_err(io_err("list records"))? {
                 let path = entry.map_err(io_err("list records"))?.path();
-                if path.extension().is_none_or(|e| e != "json") {
+                let is_seq = is_manifest && path.extension().is_some_and(|e| e == "seq");
+                if path.extension().is_none_or(|e| e != "json") && !is_seq {
                     continue;
                 }
                 let bytes = read_small(&path)?;
                 let corrupt =
                     |e: serde_json::Error| StoreError::Corrupt(format!("{}: {e}", path.display()));
-                if is_manifest {
+                if is_seq {
+                    let j: SequenceJson = serde_json::from_slice(&bytes).map_err(corrupt)?;
+                    self.highest.insert(id_from_hex(&j.manifest_id)?, j.sequence_number);
+                } else if is_manifest {
                     let j: ManifestJson = serde_json::from_slice(&bytes).map_err(corrupt)?;
                     let record = ManifestRecord {
                         manifest_id: id_from_hex(&j.manifest_id)?,
@@ -288,6 +376,12 @@ impl SoftwareTee {
                             .map_err(|_| StoreError::Corrupt("manifest digest".into()))?,
                         components: j
                             .components
+                            .iter()
+                            .map(|c| id_from_hex(c))
+                            .collect::<Result<_, _>>()?,
+                        root: j.root,
+                        dependencies: j
+                            .dependencies
                             .iter()
                             .map(|c| id_from_hex(c))
                             .collect::<Result<_, _>>()?,
@@ -373,6 +467,82 @@ impl SoftwareTee {
     ) -> Result<Vec<JournalOp>, StoreError> {
         let mut ops = Vec::new();
         let staged = std::mem::take(&mut self.staged);
+        let dependencies = std::mem::take(&mut self.staged_dependencies);
+        let uninstalls = std::mem::take(&mut self.uninstalls);
+
+        // The manifest records after this commit, and which of them changed.
+        let mut next = self.manifests.clone();
+        let mut changed: BTreeSet<ComponentId> = BTreeSet::new();
+        let mut envelopes: Vec<(ComponentId, &[u8])> = Vec::new();
+        let mut sequences: Vec<(ComponentId, u64)> = Vec::new();
+        let root_id = record.map(|r| r.manifest_id);
+        for d in &dependencies {
+            if Some(&d.manifest_id) == root_id {
+                continue;
+            }
+            let old = next.get(&d.manifest_id);
+            let entry = ManifestRecord {
+                manifest_id: d.manifest_id.clone(),
+                sequence_number: d.sequence_number,
+                digest_algorithm: d.digest.algorithm,
+                digest: d.digest.bytes.clone(),
+                components: d.components.clone(),
+                root: old.is_some_and(|m| m.root),
+                dependencies: old.map(|m| m.dependencies.clone()).unwrap_or_default(),
+            };
+            next.insert(d.manifest_id.clone(), entry);
+            changed.insert(d.manifest_id.clone());
+            envelopes.push((d.manifest_id.clone(), &d.envelope));
+            sequences.push((d.manifest_id.clone(), d.sequence_number));
+        }
+        if let Some(r) = record {
+            let mut deps: Vec<ComponentId> = Vec::new();
+            for d in &dependencies {
+                if &d.manifest_id != r.manifest_id && !deps.contains(&d.manifest_id) {
+                    deps.push(d.manifest_id.clone());
+                }
+            }
+            let entry = ManifestRecord {
+                manifest_id: r.manifest_id.clone(),
+                sequence_number: r.sequence_number,
+                digest_algorithm: r.manifest_digest.algorithm,
+                digest: r.manifest_digest.bytes.clone(),
+                components: r.components.to_vec(),
+                root: true,
+                dependencies: deps,
+            };
+            next.insert(r.manifest_id.clone(), entry);
+            changed.insert(r.manifest_id.clone());
+            envelopes.push((r.manifest_id.clone(), r.envelope));
+            sequences.push((r.manifest_id.clone(), r.sequence_number));
+        }
+        // Uninstall drops the direct holder; the record goes when nothing else holds it.
+        for id in &uninstalls {
+            if let Some(m) = next.get_mut(id) {
+                m.root = false;
+                changed.insert(id.clone());
+            }
+        }
+        collect_garbage(&mut next);
+
+        // Components of removed manifests that no remaining manifest declares.
+        let mut unlink: BTreeSet<ComponentId> = BTreeSet::new();
+        for (id, old) in &self.manifests {
+            if next.contains_key(id) {
+                continue;
+            }
+            // Older stores have no `.seq` file yet: keep the removed number.
+            sequences.push((id.clone(), old.sequence_number));
+            // Its components, and an image stored under its own id (a dependency envelope
+            // fetched into the dependency's component slot).
+            for c in old.components.iter().chain([id]) {
+                let kept = next.contains_key(c) || next.values().any(|m| m.components.contains(c));
+                if !kept && !matches!(staged.get(c), Some(Staged::Image { .. })) {
+                    unlink.insert(c.clone());
+                }
+            }
+        }
+
         for (component, staged) in staged {
             let stem = file_stem(&component);
             let (img, meta) = (format!("{stem}.img"), format!("{stem}.json"));
@@ -395,37 +565,66 @@ impl SoftwareTee {
                     }
                 }
                 Staged::Unlink => {
-                    for name in [&img, &meta] {
-                        ops.push(JournalOp::Delete { path: format!("{COMPONENTS_DIR}/{name}") });
-                    }
+                    unlink.insert(component);
                 }
             }
         }
-        for manifest_id in std::mem::take(&mut self.uninstalls) {
-            let stem = file_stem(&manifest_id);
+        for component in unlink {
+            let stem = file_stem(&component);
+            for ext in ["img", "json"] {
+                ops.push(JournalOp::Delete { path: format!("{COMPONENTS_DIR}/{stem}.{ext}") });
+            }
+        }
+        for id in self.manifests.keys().filter(|id| !next.contains_key(*id)) {
+            let stem = file_stem(id);
             for ext in ["json", "suit"] {
                 ops.push(JournalOp::Delete { path: format!("{MANIFESTS_DIR}/{stem}.{ext}") });
             }
         }
-        if let Some(r) = record {
-            let stem = file_stem(r.manifest_id);
+        for (id, envelope) in envelopes {
+            if next.contains_key(&id) {
+                let stem = file_stem(&id);
+                self.write_staged_file(&format!("m-{stem}.suit"), envelope)?;
+                ops.push(JournalOp::Rename {
+                    from: format!("{STAGING_DIR}/m-{stem}.suit"),
+                    to: format!("{MANIFESTS_DIR}/{stem}.suit"),
+                });
+            }
+        }
+        for id in &changed {
+            let Some(m) = next.get(id) else { continue };
             let json = ManifestJson {
-                manifest_id: id_to_hex(r.manifest_id),
-                sequence_number: r.sequence_number,
-                digest_algorithm: r.manifest_digest.algorithm,
-                digest: hex::encode(&r.manifest_digest.bytes),
-                components: r.components.iter().map(id_to_hex).collect(),
+                manifest_id: id_to_hex(&m.manifest_id),
+                sequence_number: m.sequence_number,
+                digest_algorithm: m.digest_algorithm,
+                digest: hex::encode(&m.digest),
+                components: m.components.iter().map(id_to_hex).collect(),
+                root: m.root,
+                dependencies: m.dependencies.iter().map(id_to_hex).collect(),
             };
             let bytes =
                 serde_json::to_vec(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            self.write_staged_file(&format!("m-{stem}.suit"), r.envelope)?;
+            let stem = file_stem(id);
             self.write_staged_file(&format!("m-{stem}.json"), &bytes)?;
-            for ext in ["suit", "json"] {
-                ops.push(JournalOp::Rename {
-                    from: format!("{STAGING_DIR}/m-{stem}.{ext}"),
-                    to: format!("{MANIFESTS_DIR}/{stem}.{ext}"),
-                });
+            ops.push(JournalOp::Rename {
+                from: format!("{STAGING_DIR}/m-{stem}.json"),
+                to: format!("{MANIFESTS_DIR}/{stem}.json"),
+            });
+        }
+        // The rollback high-water marks survive uninstall: never deleted, only raised.
+        for (id, sequence_number) in sequences {
+            if self.highest.get(&id).is_some_and(|&h| h >= sequence_number) {
+                continue;
             }
+            let json = SequenceJson { manifest_id: id_to_hex(&id), sequence_number };
+            let bytes =
+                serde_json::to_vec(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let stem = file_stem(&id);
+            self.write_staged_file(&format!("m-{stem}.seq"), &bytes)?;
+            ops.push(JournalOp::Rename {
+                from: format!("{STAGING_DIR}/m-{stem}.seq"),
+                to: format!("{MANIFESTS_DIR}/{stem}.seq"),
+            });
         }
         sync_dir(&self.root.join(STAGING_DIR))?;
 
@@ -445,6 +644,45 @@ impl SoftwareTee {
 
     fn staged_image(&mut self, component: &ComponentId) -> Result<&mut Staged, PlatformError> {
         self.staged.get_mut(component).ok_or(PlatformError::UnknownComponent)
+    }
+}
+
+/// Takes the exclusive lock of the state directory `root` (flock on `agent.lock`), so that two
+/// Agents never run on one store.
+fn lock_dir(root: &Path) -> Result<File, StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = root.join(super::init::LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_err(format!("open {}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(root.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(format!("lock {}", path.display()))(e)),
+    }
+}
+
+/// Removes every record that is neither installed directly nor a dependency of a remaining
+/// record, until none is left to remove (at most one pass per record).
+fn collect_garbage(records: &mut BTreeMap<ComponentId, ManifestRecord>) {
+    loop {
+        let referenced: BTreeSet<&ComponentId> =
+            records.values().flat_map(|m| m.dependencies.iter()).collect();
+        let dead: Vec<ComponentId> = records
+            .values()
+            .filter(|m| !m.root && !referenced.contains(&m.manifest_id))
+            .map(|m| m.manifest_id.clone())
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        for id in dead {
+            records.remove(&id);
+        }
     }
 }
 
@@ -481,8 +719,10 @@ impl Platform for SoftwareTee {
         list.iter().any(|id| id.as_slice() == value)
     }
 
+    /// The highest sequence number ever installed under this id: an uninstalled manifest
+    /// keeps its number, so replaying its old envelope is refused as a rollback.
     fn installed_sequence_number(&self, manifest_id: &ComponentId) -> Option<u64> {
-        self.manifests.get(manifest_id).map(|m| m.sequence_number)
+        self.highest_sequence_number(manifest_id)
     }
 
     fn stage_begin(&mut self, component: &ComponentId) -> Result<(), PlatformError> {
@@ -553,25 +793,35 @@ impl Platform for SoftwareTee {
         Ok(())
     }
 
+    /// Stages the removal of the direct install of `manifest_id`; the commit removes the
+    /// record, its unreferenced dependencies and the components nobody else declares.
     fn stage_uninstall(&mut self, manifest_id: &ComponentId) -> Result<(), PlatformError> {
-        let record = self.manifests.get(manifest_id).ok_or(PlatformError::UnknownComponent)?;
-        let mut unlink = Vec::new();
-        for component in &record.components {
-            // Keep components that another installed manifest (not being removed) declares.
-            let shared = self.manifests.values().any(|m| {
-                &m.manifest_id != manifest_id
-                    && !self.uninstalls.contains(&m.manifest_id)
-                    && m.components.contains(component)
-            });
-            if !shared {
-                unlink.push(component.clone());
-            }
+        if !self.manifests.contains_key(manifest_id) {
+            return Err(PlatformError::UnknownComponent);
         }
-        for component in unlink {
-            self.stage_unlink(&component)?;
+        if !self.uninstalls.contains(manifest_id) {
+            self.uninstalls.push(manifest_id.clone());
         }
-        self.uninstalls.push(manifest_id.clone());
         Ok(())
+    }
+
+    fn stage_dependency_record(&mut self, record: &InstallRecord<'_>) -> Result<(), PlatformError> {
+        self.staged_dependencies.retain(|d| &d.manifest_id != record.manifest_id);
+        if self.staged_dependencies.len() >= MAX_STAGED_DEPENDENCIES {
+            return Err(PlatformError::Unsupported("more than 64 dependency manifests in one run"));
+        }
+        self.staged_dependencies.push(StagedRecord {
+            manifest_id: record.manifest_id.clone(),
+            sequence_number: record.sequence_number,
+            digest: record.manifest_digest.clone(),
+            envelope: record.envelope.to_vec(),
+            components: record.components.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn decryption_keys(&self) -> &[DecryptionKey] {
+        &self.keys
     }
 
     fn invoke(
@@ -603,6 +853,7 @@ impl Platform for SoftwareTee {
                 let _ = fs::remove_file(path);
             }
         }
+        self.staged_dependencies.clear();
         self.uninstalls.clear();
     }
 }
@@ -668,6 +919,7 @@ mod tests {
         let ops = install(&mut tee, b"old", 1).expect("prepare");
         tee.apply(&ops).expect("apply");
         fs::remove_file(tee.journal_path()).expect("journal");
+        drop(tee);
         let mut tee = open(dir.path());
 
         // Publish the journal of a new install, apply only its first step, then "crash".
@@ -705,11 +957,184 @@ mod tests {
         let ops = install(&mut tee, b"img", 1).expect("prepare");
         tee.apply(&ops).expect("apply");
         fs::remove_file(tee.journal_path()).expect("journal");
+        drop(tee);
         let mut tee = open(dir.path());
         assert!(tee.stage_uninstall(&ComponentId::new([b"nope"])).is_err());
         tee.stage_uninstall(&id()).expect("uninstall");
         tee.commit(None).expect("commit");
         assert_eq!(installed(&tee), None);
         assert!(tee.images().next().is_none());
+        // The sequence number outlives the record: a replay of 1 is still a rollback.
+        assert_eq!(tee.installed_sequence_number(&id()), Some(1));
+        drop(tee);
+        let tee = open(dir.path());
+        assert_eq!(tee.installed_sequence_number(&id()), Some(1));
+        assert!(tee.manifest(&id()).is_none());
+    }
+
+    #[test]
+    fn a_second_open_of_the_directory_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tee = open(dir.path());
+        let second = SoftwareTee::open(dir.path(), &ConfigFile::default());
+        let Err(err) = second else { panic!("second open must fail") };
+        assert!(matches!(err, StoreError::InUse(_)));
+        assert!(err.to_string().starts_with("another Agent is using "), "{err}");
+        drop(tee);
+        SoftwareTee::open(dir.path(), &ConfigFile::default()).expect("free again");
+    }
+
+    fn mid(name: &str) -> ComponentId {
+        ComponentId::new([name.as_bytes(), b"suit"])
+    }
+
+    fn cid(name: &str) -> ComponentId {
+        ComponentId::new([name.as_bytes(), b"img"])
+    }
+
+    /// Commits root manifest `root` (sequence `seq`) with component image `<root>/img` and
+    /// the dependency manifests `deps` (each with its own image), like one process run.
+    fn install_with_deps(tee: &mut SoftwareTee, root: &str, seq: u64, deps: &[(&str, u64)]) {
+        let ops = stage_with_deps(tee, root, seq, deps);
+        tee.apply(&ops).expect("apply");
+        fs::remove_file(tee.journal_path()).expect("journal");
+        tee.recover().expect("reload");
+    }
+
+    /// Stages like [`install_with_deps`] up to the commit point; returns the journal.
+    fn stage_with_deps(
+        tee: &mut SoftwareTee,
+        root: &str,
+        seq: u64,
+        deps: &[(&str, u64)],
+    ) -> Vec<JournalOp> {
+        for (name, dseq) in deps {
+            let c = cid(name);
+            tee.stage_begin(&c).expect("stage");
+            tee.stage_write(&c, 0, name.as_bytes()).expect("write");
+            let digest = SuitDigest::sha256(name.as_bytes());
+            let components = [c];
+            let record = InstallRecord {
+                manifest_id: &mid(name),
+                sequence_number: *dseq,
+                manifest_digest: &digest,
+                envelope: name.as_bytes(),
+                components: &components,
+                written: &components,
+            };
+            tee.stage_dependency_record(&record).expect("dependency");
+        }
+        let c = cid(root);
+        tee.stage_begin(&c).expect("stage");
+        tee.stage_write(&c, 0, root.as_bytes()).expect("write");
+        let digest = SuitDigest::sha256(root.as_bytes());
+        let components = [c];
+        let record = InstallRecord {
+            manifest_id: &mid(root),
+            sequence_number: seq,
+            manifest_digest: &digest,
+            envelope: root.as_bytes(),
+            components: &components,
+            written: &components,
+        };
+        tee.prepare_commit(Some(&record)).expect("commit point")
+    }
+
+    fn uninstall(tee: &mut SoftwareTee, name: &str) {
+        tee.stage_uninstall(&mid(name)).expect("stage uninstall");
+        tee.commit(None).expect("commit");
+    }
+
+    #[test]
+    fn shared_dependency_stays_until_its_last_dependent_is_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut tee = open(dir.path());
+        install_with_deps(&mut tee, "a", 1, &[("d", 1)]);
+        // b brings a newer d: one record, now referenced twice.
+        install_with_deps(&mut tee, "b", 1, &[("d", 2)]);
+        assert_eq!(tee.reference_count(&mid("d")), 2);
+        assert_eq!(tee.manifest(&mid("d")).map(|m| (m.sequence_number, m.root)), Some((2, false)));
+        assert_eq!(tee.manifests().count(), 3);
+
+        // Removing a keeps d (b still uses it); the counts survive a reopen.
+        uninstall(&mut tee, "a");
+        drop(tee);
+        let mut tee = open(dir.path());
+        assert!(tee.manifest(&mid("a")).is_none() && tee.image(&cid("a")).is_none());
+        assert_eq!(tee.reference_count(&mid("d")), 1);
+        assert!(tee.image(&cid("d")).is_some());
+
+        // Removing b removes d and its image with it.
+        uninstall(&mut tee, "b");
+        assert_eq!(tee.manifests().count(), 0);
+        assert!(tee.images().next().is_none());
+        // Every number stays as a rollback mark.
+        for (name, seq) in [("a", 1), ("b", 1), ("d", 2)] {
+            assert_eq!(tee.installed_sequence_number(&mid(name)), Some(seq), "{name}");
+        }
+    }
+
+    #[test]
+    fn uninstalling_a_referenced_dependency_only_drops_its_direct_install() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut tee = open(dir.path());
+        install_with_deps(&mut tee, "d", 1, &[]);
+        install_with_deps(&mut tee, "a", 1, &[("d", 2)]);
+        assert_eq!(tee.reference_count(&mid("d")), 2);
+        uninstall(&mut tee, "d");
+        assert_eq!(tee.reference_count(&mid("d")), 1);
+        assert!(tee.image(&cid("d")).is_some());
+        uninstall(&mut tee, "a");
+        assert_eq!(tee.manifests().count(), 0);
+        assert!(tee.images().next().is_none());
+    }
+
+    #[test]
+    fn a_crash_after_the_journal_commits_root_and_dependency_together() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut tee = open(dir.path());
+        let ops = stage_with_deps(&mut tee, "a", 1, &[("d", 1)]);
+        let first = ops.first().cloned().into_iter().collect::<Vec<_>>();
+        tee.apply(&first).expect("partial apply");
+        drop(tee);
+        let tee = open(dir.path());
+        assert!(tee.manifest(&mid("a")).is_some_and(|m| m.root));
+        assert_eq!(tee.reference_count(&mid("d")), 1);
+        assert!(tee.image(&cid("a")).is_some() && tee.image(&cid("d")).is_some());
+        assert_eq!(tee.installed_sequence_number(&mid("d")), Some(1));
+    }
+
+    #[test]
+    fn an_update_that_drops_a_dependency_removes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut tee = open(dir.path());
+        install_with_deps(&mut tee, "a", 1, &[("d", 1)]);
+        assert!(tee.image(&cid("d")).is_some());
+        install_with_deps(&mut tee, "a", 2, &[]);
+        assert!(tee.manifest(&mid("d")).is_none());
+        assert!(tee.image(&cid("d")).is_none());
+        assert_eq!(tee.manifest(&mid("a")).map(|m| m.sequence_number), Some(2));
+        assert!(tee.image(&cid("a")).is_some());
+    }
+
+    #[test]
+    fn aborted_dependency_records_are_not_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut tee = open(dir.path());
+        let digest = SuitDigest::sha256(b"x");
+        let record = InstallRecord {
+            manifest_id: &mid("d"),
+            sequence_number: 7,
+            manifest_digest: &digest,
+            envelope: b"x",
+            components: &[],
+            written: &[],
+        };
+        tee.stage_dependency_record(&record).expect("dependency");
+        tee.abort();
+        install_with_deps(&mut tee, "a", 1, &[]);
+        assert!(tee.manifest(&mid("d")).is_none());
+        assert_eq!(tee.installed_sequence_number(&mid("d")), None);
+        assert!(tee.manifest(&mid("a")).is_some_and(|m| m.dependencies.is_empty()));
     }
 }

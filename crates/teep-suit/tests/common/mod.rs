@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use teep_suit::{BytesDownload, ComponentId, Identifier, InstallRecord, Platform, PlatformError};
+use teep_suit::{
+    BytesDownload, ComponentId, DecryptionKey, Identifier, InstallRecord, Platform, PlatformError,
+};
 
 pub const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
 
@@ -57,6 +59,10 @@ pub struct MemPlatform {
     pub invoked: Vec<ComponentId>,
     pub commits: usize,
     pub aborts: usize,
+    pub keys: Vec<DecryptionKey>,
+    pub staged_deps: Vec<(ComponentId, u64, Vec<ComponentId>)>,
+    /// Whether dependency records are accepted.
+    pub dependencies: bool,
 }
 
 impl MemPlatform {
@@ -65,12 +71,16 @@ impl MemPlatform {
         Self {
             vendor_ids: vec![VENDOR_ID.to_vec()],
             class_ids: vec![CLASS_ID.to_vec()],
+            dependencies: true,
             ..Self::default()
         }
     }
 
     pub fn staged_is_empty(&self) -> bool {
-        self.staged.is_empty() && self.staged_unlink.is_empty() && self.staged_uninstall.is_empty()
+        self.staged.is_empty()
+            && self.staged_unlink.is_empty()
+            && self.staged_uninstall.is_empty()
+            && self.staged_deps.is_empty()
     }
 }
 
@@ -161,6 +171,9 @@ impl Platform for MemPlatform {
                 }
             }
         }
+        for (id, seq, comps) in std::mem::take(&mut self.staged_deps) {
+            self.state.manifests.insert(id, (seq, comps));
+        }
         if let Some(r) = record {
             self.state
                 .manifests
@@ -174,7 +187,20 @@ impl Platform for MemPlatform {
         self.staged.clear();
         self.staged_unlink.clear();
         self.staged_uninstall.clear();
+        self.staged_deps.clear();
         self.aborts += 1;
+    }
+
+    fn decryption_keys(&self) -> &[DecryptionKey] {
+        &self.keys
+    }
+
+    fn stage_dependency_record(&mut self, r: &InstallRecord<'_>) -> Result<(), PlatformError> {
+        if !self.dependencies {
+            return Err(PlatformError::Unsupported("dependency manifests"));
+        }
+        self.staged_deps.push((r.manifest_id.clone(), r.sequence_number, r.components.to_vec()));
+        Ok(())
     }
 }
 

@@ -68,13 +68,57 @@ impl Store {
             .collect()
     }
 
-    /// Removes a TC signer by name. Returns false when none had that name.
+    /// Removes a TC signer by name, unless catalog entries it authenticated remain (one
+    /// statement, so a concurrent `add_tc` cannot slip in between). Returns false when none
+    /// was removed: no signer of that name, or it is still in use (see [`Store::tcs_signed_by`]).
     pub async fn remove_signer(&self, name: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM tc_signers WHERE name = $1")
-            .bind(name)
-            .execute(self.pool())
-            .await?;
+        let result = sqlx::query(
+            "DELETE FROM tc_signers WHERE name = $1 AND NOT EXISTS \
+             (SELECT 1 FROM trusted_components WHERE signer = $1)",
+        )
+        .bind(name)
+        .execute(self.pool())
+        .await?;
         Ok(result.rows_affected() > 0)
+    }
+
+    /// Removes a TC signer and every catalog entry it authenticated, with the component-id
+    /// aliases no remaining entry uses, in one transaction. Returns the number of catalog
+    /// entries removed, or `None` when no signer has that name.
+    pub async fn remove_signer_and_tcs(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let signer = sqlx::query("DELETE FROM tc_signers WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if signer.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let tcs = sqlx::query("DELETE FROM trusted_components WHERE signer = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM tc_aliases WHERE NOT EXISTS \
+             (SELECT 1 FROM trusted_components WHERE component_id = tc_aliases.manifest_id)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(tcs.rows_affected()))
+    }
+
+    /// Catalog entries (without envelopes) that a signer authenticated.
+    pub async fn tcs_signed_by(&self, name: &str) -> Result<Vec<TcRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT component_id, sequence_number, \
+             CAST(LENGTH(envelope) AS BIGINT) AS envelope_len, signer, added_at \
+             FROM trusted_components WHERE signer = $1 ORDER BY component_id, sequence_number",
+        )
+        .bind(name)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| tc_row(r, false)).collect()
     }
 
     /// Adds a Trusted Component version, and `aliases` (the component ids its manifest
@@ -129,11 +173,14 @@ impl Store {
         rows.iter().map(|r| tc_row(r, false)).collect()
     }
 
-    /// The highest catalog version of a component, with its envelope.
+    /// The highest catalog version of a component, with its envelope. Entries whose signer
+    /// is no longer registered (left by a TAM version that allowed removing it) are never
+    /// offered.
     pub async fn latest_tc(&self, component_id: &[u8]) -> Result<Option<TcRow>, StoreError> {
         let row = sqlx::query(
             "SELECT component_id, sequence_number, envelope, CAST(LENGTH(envelope) AS BIGINT) AS envelope_len, \
              signer, added_at FROM trusted_components WHERE component_id = $1 \
+             AND signer IN (SELECT name FROM tc_signers) \
              ORDER BY sequence_number DESC LIMIT 1",
         )
         .bind(component_id)

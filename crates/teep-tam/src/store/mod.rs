@@ -9,15 +9,19 @@
 //! The TAM keeps no session state in memory (DESIGN.md "stateless between requests"): tokens,
 //! devices and installed state live here, so several TAM processes can share one PostgreSQL.
 
+mod attestation;
 mod catalog;
 mod devices;
+mod query_tokens;
 mod tokens;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub use attestation::AttestationRow;
 pub use catalog::{SignerRow, TcRow};
 pub use devices::{ComponentRow, DeviceRow, EventRow, PolicyAction, PolicyRow};
+pub use query_tokens::USED_TOKEN_MARGIN_SECS;
 pub use tokens::{TokenPurpose, TokenRecord};
 
 use crate::error::StoreError;

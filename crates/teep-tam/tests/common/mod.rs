@@ -126,6 +126,8 @@ impl TestTam {
             pg_database = Some(PgDatabase(name));
         }
         tweak(&mut config);
+        // `teep tam init` creates the keys; serving only loads them.
+        TamKeys::load_or_generate(&config).unwrap();
         let tam = Arc::new(Tam::open(config).await.unwrap());
         let admin = Admin::new(tam.store().clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
