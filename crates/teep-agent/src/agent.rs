@@ -187,6 +187,7 @@ pub struct Agent<P> {
     attester: Option<alloc::boxed::Box<dyn Attester>>,
     report_sealer: Option<alloc::boxed::Box<dyn crate::report::ReportSealer>>,
     tam_attestation: Option<TamAttestation>,
+    passports: crate::passport::Passports,
 }
 
 /// Fills a buffer with unpredictable bytes (the platform's random number generator).
@@ -258,7 +259,47 @@ impl<P: AgentPlatform> Agent<P> {
             attester: None,
             report_sealer: None,
             tam_attestation: None,
+            passports: crate::passport::Passports::default(),
         }
+    }
+
+    /// Passport model (RFC 9334 §5.1): Evidence bound to `nonce` for the Broker to take to
+    /// a Verifier. It is the Evidence a QueryResponse would carry for that challenge: from
+    /// the attester (never encrypted: it goes to the Verifier), else the minimal EAT signed
+    /// with the TEEP key.
+    pub fn passport_evidence(
+        &mut self,
+        nonce: &[u8],
+        now: u64,
+    ) -> Result<Vec<u8>, crate::passport::PassportError> {
+        use crate::passport::PassportError;
+        crate::passport::Passports::check_nonce(nonce)?;
+        let Some(attester) = self.attester.as_mut() else {
+            let alg = self.usable_suites.first().and_then(CipherSuite::sign1_algorithm);
+            let alg = alg.map(Algorithm).unwrap_or(Algorithm::ESP256);
+            return evidence::build(&self.key, &self.kid, alg, nonce, now)
+                .map_err(|e| PassportError::Evidence(e.to_string()));
+        };
+        let request = EvidenceRequest {
+            freshness: FreshnessMechanism::Nonce,
+            nonce: Some(nonce),
+            now,
+            teep_kid: &self.kid,
+            tam_keys: &[],
+        };
+        let evidence =
+            attester.evidence(&request).map_err(|e| PassportError::Evidence(e.to_string()))?;
+        Ok(evidence.payload)
+    }
+
+    /// Passport model: keeps the Attestation Result the Broker obtained for `nonce`; the
+    /// QueryResponse to a QueryRequest with that challenge presents it instead of Evidence.
+    pub fn present_attestation_result(
+        &mut self,
+        nonce: Vec<u8>,
+        result: Vec<u8>,
+    ) -> Result<(), crate::passport::PassportError> {
+        self.passports.insert(nonce, result)
     }
 
     /// The Agent requiring attestation of the TAM before it answers (see [`TamAttestation`]).
@@ -642,6 +683,12 @@ impl<P: AgentPlatform> Agent<P> {
         else {
             return Err(alloc::boxed::Box::new(unsupported("no common freshness mechanism")));
         };
+        // Passport model: a result the Broker obtained for this very challenge.
+        if freshness == FreshnessMechanism::Nonce
+            && let Some(result) = nonce.and_then(|n| self.passports.take(n))
+        {
+            return Ok((crate::passport::RESULT_FORMAT.to_string(), result));
+        }
         let failed = |e: &dyn core::fmt::Display| {
             alloc::boxed::Box::new(
                 TeepError { token: q.token.clone(), ..TeepError::new(ErrCode::PERMANENT_ERROR) }
@@ -691,7 +738,14 @@ impl<P: AgentPlatform> Agent<P> {
         let mut reports = Vec::new();
         let mut first_failure: Option<String> = None;
 
-        // 1. unneeded-manifest-list.
+        // 1. unneeded-manifest-list: each removal runs the manifest's suit-uninstall section,
+        // authenticated again against the current TC signers.
+        let trust =
+            self.config.tc_mac_keys.iter().cloned().fold(
+                TrustAnchors::new(self.config.tc_signers.clone()),
+                TrustAnchors::with_mac_key,
+            );
+        let uninstall_opts = teep_suit::Options::teep_install();
         for id in update.unneeded_manifest_list.iter().flatten() {
             let manifest_id = to_suit(id);
             if !self.platform.is_installed(&manifest_id) {
@@ -699,7 +753,12 @@ impl<P: AgentPlatform> Agent<P> {
                 self.unneeded.retain(|u| u != id);
                 continue;
             }
-            match teep_suit::uninstall(&mut self.platform, &manifest_id) {
+            match teep_suit::uninstall_with(
+                &mut self.platform,
+                &manifest_id,
+                &trust,
+                &uninstall_opts,
+            ) {
                 Ok(()) => {
                     self.unneeded.retain(|u| u != id);
                     outcomes.push(ItemOutcome::Deleted { manifest_id });
@@ -716,10 +775,6 @@ impl<P: AgentPlatform> Agent<P> {
 
         // 2. manifest-list, only when the unlinking succeeded (§8.2.2).
         if first_failure.is_none() {
-            let trust = self.config.tc_mac_keys.iter().cloned().fold(
-                TrustAnchors::new(self.config.tc_signers.clone()),
-                TrustAnchors::with_mac_key,
-            );
             let mut opts = teep_suit::Options::teep_install();
             opts.nonce = update.token.as_ref().map(|t| t.as_bytes().to_vec());
             for envelope in update.manifest_list.iter().flatten() {

@@ -49,6 +49,7 @@ mod agent;
 pub mod attester;
 mod error;
 mod evidence;
+pub mod passport;
 pub mod report;
 mod wire;
 

@@ -24,6 +24,8 @@ impl Service for Echo {
             Request::UnrequestTa { .. } => Response::TamUri(None),
             Request::RequestPolicyCheck => Response::TamUris(vec!["http://127.0.0.1:1/".into()]),
             Request::Status => Response::Status(AgentStatus::default()),
+            Request::Attest { nonce } => Response::Evidence(nonce),
+            Request::PresentAttestationResult { .. } => Response::Accepted,
         }
     }
 }

@@ -24,11 +24,24 @@ pub struct SessionReport {
     pub round_trips: u32,
 }
 
+/// One TEEP session that failed at the transport level (the Agent was told through
+/// ProcessError).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionFailure {
+    /// The TAM URI posted to.
+    pub tam_uri: String,
+    /// What failed.
+    pub failure: TransportFailure,
+}
+
 /// Result of a Broker operation: the sessions it ran and the transcript of its steps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
     /// Completed sessions, in order (empty when the Agent had nothing to do).
     pub sessions: Vec<SessionReport>,
+    /// Sessions of a RequestPolicyCheck that failed at the transport level; the check went on
+    /// with the next TAM (RequestTA and UnrequestTA return such a failure as an error instead).
+    pub failures: Vec<SessionFailure>,
     /// Everything that happened, in order.
     pub events: Vec<Event>,
 }
@@ -100,19 +113,24 @@ impl<A: AgentSide> Broker<A> {
     }
 
     /// RequestPolicyCheck (RFC 9397 §6.2.1; transport draft §5.5): calls the Agent until it
-    /// passes no data back, running one session per TAM it names. Stops at the first failed
-    /// session, when a TAM URI comes back a second time, or after `max_policy_check_sessions`.
+    /// passes no data back, running one session per TAM it names. A session that fails at the
+    /// transport level (the TAM is down, answers 5xx, times out) is recorded in
+    /// [`Report::failures`] and the check goes on with the next TAM, so one TAM that is down
+    /// does not keep the device from the others. Stops on a local Agent failure, when a TAM URI
+    /// comes back a second time, or after `max_policy_check_sessions`.
     pub async fn request_policy_check(&mut self) -> Result<Report, BrokerError> {
         let mut sessions = Vec::new();
-        let result = self.policy_check_sessions(&mut sessions).await;
+        let mut failures = Vec::new();
+        let result = self.policy_check_sessions(&mut sessions, &mut failures).await;
         self.agent.policy_check_finished();
         result?;
-        Ok(Report { sessions, events: self.take_transcript() })
+        Ok(Report { sessions, failures, events: self.take_transcript() })
     }
 
     async fn policy_check_sessions(
         &mut self,
         sessions: &mut Vec<SessionReport>,
+        failures: &mut Vec<SessionFailure>,
     ) -> Result<(), BrokerError> {
         let mut contacted: Vec<String> = Vec::new();
         for _ in 0..self.config.max_policy_check_sessions {
@@ -123,7 +141,14 @@ impl<A: AgentSide> Broker<A> {
                 warn!(tam_uri = %uri, "Agent named the same TAM twice in one policy check");
                 return Ok(());
             }
-            sessions.extend(self.run_session(reply).await?);
+            match self.run_session(reply).await {
+                Ok(session) => sessions.extend(session),
+                Err(BrokerError::Transport { tam_uri, failure }) => {
+                    warn!(%tam_uri, %failure, "policy check: TAM session failed; trying the next");
+                    failures.push(SessionFailure { tam_uri, failure });
+                }
+                Err(other) => return Err(other),
+            }
             contacted.push(uri);
         }
         warn!(limit = self.config.max_policy_check_sessions, "policy check stopped at its limit");
@@ -145,7 +170,7 @@ impl<A: AgentSide> Broker<A> {
 
     async fn run_operation(&mut self, reply: AgentReply) -> Result<Report, BrokerError> {
         let sessions = self.run_session(reply).await?.into_iter().collect();
-        Ok(Report { sessions, events: self.take_transcript() })
+        Ok(Report { sessions, failures: Vec::new(), events: self.take_transcript() })
     }
 
     /// Runs one session from the Agent's reply; `None` when the reply asks for nothing.

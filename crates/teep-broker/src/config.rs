@@ -58,6 +58,8 @@ pub struct BrokerConfig {
     pub max_policy_check_sessions: u32,
     /// Numbering used to name message types in the transcript.
     pub numbering: WireNumbering,
+    /// `teep broker serve`: local socket and policy-check schedule.
+    pub daemon: crate::daemon_config::DaemonConfig,
 }
 
 impl Default for BrokerConfig {
@@ -74,6 +76,7 @@ impl Default for BrokerConfig {
             max_round_trips: 16,
             max_policy_check_sessions: 16,
             numbering: WireNumbering::Rfc,
+            daemon: crate::daemon_config::DaemonConfig::default(),
         }
     }
 }
@@ -109,7 +112,7 @@ impl BrokerConfig {
         if self.max_round_trips == 0 || self.max_policy_check_sessions == 0 {
             return Err(ConfigError::Invalid("session limits must be positive"));
         }
-        Ok(())
+        self.daemon.validate()
     }
 
     /// The connect timeout as a [`Duration`].

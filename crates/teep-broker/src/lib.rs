@@ -7,6 +7,10 @@
 //!
 //! The Agent is reached through the [`AgentSide`] trait, implemented by [`IpcAgent`] over the
 //! Agent's IPC socket or for an Agent in the same process.
+//!
+//! [`daemon`] runs the Broker as a service: a local socket for untrusted applications and
+//! installers ([`daemon_socket`]) and a policy-check timer with jitter and backoff
+//! ([`daemon_config`]).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -14,13 +18,17 @@
 mod agent;
 mod broker;
 mod config;
+pub mod daemon;
+pub mod daemon_config;
+pub mod daemon_socket;
 mod error;
 mod ipc;
+pub mod passport;
 mod transcript;
 mod transport;
 
 pub use agent::{AgentReply, AgentSide, TrustedComponentId};
-pub use broker::{Broker, Report, SessionReport};
+pub use broker::{Broker, Report, SessionFailure, SessionReport};
 pub use config::{BrokerConfig, WireNumbering};
 pub use error::{AgentError, BrokerError, ConfigError, TransportFailure};
 pub use ipc::IpcAgent;

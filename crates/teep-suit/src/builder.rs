@@ -74,6 +74,32 @@ pub struct ManifestBuilder {
     plaintext: Option<(SuitDigest, u64)>,
     /// suit-parameter-encryption-info for the (encrypted) integrated payload.
     encryption_info: Option<Vec<u8>>,
+    /// Further components (index 1, 2, ...) with their payloads.
+    extra: Vec<(ComponentId, Payload)>,
+    /// Dependency manifests (component indices after the components).
+    dependencies: Vec<Dependency>,
+}
+
+/// A dependency manifest (draft-ietf-suit-trust-domains §5): its signed envelope, carried in
+/// the root envelope under `#dep<N>` or fetched from `uri`. The root's
+/// suit-dependency-resolution fetches it and checks its manifest digest; suit-install checks
+/// dependency-integrity and runs process-dependency before installing the root's components.
+#[derive(Clone, Debug)]
+pub struct Dependency {
+    /// The dependency's signed SUIT envelope.
+    pub envelope: Vec<u8>,
+    /// suit-dependency-prefix (default: the dependency's manifest-component-id).
+    pub prefix: Option<ComponentId>,
+    /// Where the device fetches it; `None`: integrated into the root envelope.
+    pub uri: Option<String>,
+}
+
+/// A dependency ready to encode: its manifest digest, size and where it comes from.
+struct ResolvedDependency<'a> {
+    dependency: &'a Dependency,
+    digest: SuitDigest,
+    uri: String,
+    prefix: ComponentId,
 }
 
 impl ManifestBuilder {
@@ -92,7 +118,41 @@ impl ManifestBuilder {
             with_kid: true,
             encryption_info: None,
             plaintext: None,
+            extra: Vec::new(),
+            dependencies: Vec::new(),
         }
+    }
+
+    /// A further component (index 1, 2, ... in the order added) installed from `payload`
+    /// with the same vendor and class identifiers. Integrated payloads need distinct keys.
+    pub fn component(mut self, id: ComponentId, payload: Payload) -> Self {
+        self.extra.push((id, payload));
+        self
+    }
+
+    /// A dependency manifest, processed before the components are installed.
+    pub fn dependency(mut self, dependency: Dependency) -> Self {
+        self.dependencies.push(dependency);
+        self
+    }
+
+    fn resolved_dependencies(&self) -> Result<Vec<ResolvedDependency<'_>>, SuitError> {
+        let mut out = Vec::new();
+        for (i, dependency) in self.dependencies.iter().enumerate() {
+            let env = crate::Envelope::decode(&dependency.envelope)?;
+            let digest = env.checked_manifest_digest()?;
+            let uri = dependency.uri.clone().unwrap_or_else(|| std::format!("#dep{i}"));
+            let prefix = match &dependency.prefix {
+                Some(p) => p.clone(),
+                None => env.inspect_unauthenticated()?.manifest_component_id.ok_or(
+                    SuitError::InvalidInput(
+                        "a dependency needs a prefix or a manifest-component-id",
+                    ),
+                )?,
+            };
+            out.push(ResolvedDependency { dependency, digest, uri, prefix });
+        }
+        Ok(out)
     }
 
     /// Encrypts the integrated payload for `recipient` (ECDH-ES + A128KW, COSE_KDF_Context
@@ -217,8 +277,41 @@ impl ManifestBuilder {
             (Payload::Uri { digest, size, .. }, None) => (digest.clone(), *size),
         };
 
-        let common = self.common(vendor, class, &digest, size);
-        let install = self.install(payload);
+        let single = self.extra.is_empty() && self.dependencies.is_empty();
+        let mut resolution = None;
+        let (common, install) = if single {
+            (self.common(vendor, class, &digest, size), self.install(payload))
+        } else {
+            let mut components = std::vec![(&self.component, digest, size)];
+            for (id, p) in &self.extra {
+                match p {
+                    Payload::Integrated { key, data } if key.starts_with('#') => {
+                        components.push((id, SuitDigest::sha256(data), data.len() as u64))
+                    }
+                    Payload::Integrated { .. } => {
+                        return Err(SuitError::InvalidInput(
+                            "integrated payload key must start with #",
+                        ));
+                    }
+                    Payload::Uri { digest, size, .. } => {
+                        components.push((id, digest.clone(), *size))
+                    }
+                }
+            }
+            let mut keys: Vec<&str> = self.payloads().map(|(k, _)| k).collect();
+            keys.sort_unstable();
+            if keys.windows(2).any(|w| w.first() == w.get(1)) {
+                return Err(SuitError::InvalidInput("integrated payload keys must be distinct"));
+            }
+            let deps = self.resolved_dependencies()?;
+            if !deps.is_empty() {
+                resolution = Some(self.dependency_resolution(components.len(), &deps));
+            }
+            (
+                self.common_multi(vendor, class, &components, &deps),
+                self.install_multi(payload, components.len(), &deps),
+            )
+        };
         let uninstall = sequence(|e| {
             command(e, code::UNLINK, POLICY);
         });
@@ -228,7 +321,8 @@ impl ManifestBuilder {
         let members = 5
             + u64::from(self.reference_uri.is_some())
             + u64::from(self.manifest_component_id.is_some())
-            + u64::from(text.is_some());
+            + u64::from(text.is_some())
+            + u64::from(resolution.is_some());
         cbor::infallible(e.map(members));
         cbor::infallible(e.u64(key::VERSION).and_then(|e| e.u64(1)));
         cbor::infallible(e.u64(key::SEQUENCE_NUMBER).and_then(|e| e.u64(self.sequence_number)));
@@ -239,6 +333,9 @@ impl ManifestBuilder {
         if let Some(id) = &self.manifest_component_id {
             cbor::infallible(e.u64(key::MANIFEST_COMPONENT_ID));
             id.encode_into(&mut e);
+        }
+        if let Some(resolution) = &resolution {
+            cbor::infallible(e.u64(key::DEPENDENCY_RESOLUTION).and_then(|e| e.bytes(resolution)));
         }
         cbor::infallible(e.u64(key::INSTALL).and_then(|e| e.bytes(&install)));
         if let Some(text) = &text {
@@ -287,18 +384,131 @@ impl ManifestBuilder {
         if self.tagged {
             cbor::infallible(e.tag(minicbor::data::Tag::new(ENVELOPE_TAG)));
         }
-        let integrated = match &self.payload {
-            Some(Payload::Integrated { key, data }) => Some((key, data)),
-            _ => None,
-        };
-        cbor::infallible(e.map(2 + u64::from(integrated.is_some())));
+        let mut integrated: Vec<(&str, &[u8])> = self.payloads().collect();
+        let deps = self.resolved_dependencies()?;
+        for d in &deps {
+            if d.dependency.uri.is_none() {
+                integrated.push((&d.uri, &d.dependency.envelope));
+            }
+        }
+        // Deterministic order of the text keys (shorter first, then bytewise).
+        integrated.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then(a.0.cmp(b.0)));
+        cbor::infallible(e.map(2 + integrated.len() as u64));
         cbor::infallible(e.u64(2).and_then(|e| e.bytes(&auth)));
         cbor::infallible(e.u64(3));
         e.writer_mut().extend_from_slice(&wrapped);
-        if let Some((k, data)) = integrated {
+        for (k, data) in integrated {
             cbor::infallible(e.str(k).and_then(|e| e.bytes(data)));
         }
         Ok(e.into_writer())
+    }
+
+    /// The integrated payloads of the components: (envelope key, bytes).
+    fn payloads(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.payload.iter().chain(self.extra.iter().map(|(_, p)| p)).filter_map(|p| match p {
+            Payload::Integrated { key, data } => Some((key.as_str(), data.as_slice())),
+            Payload::Uri { .. } => None,
+        })
+    }
+
+    /// suit-common with several components and dependencies.
+    fn common_multi(
+        &self,
+        vendor: &[u8],
+        class: &[u8],
+        components: &[(&ComponentId, SuitDigest, u64)],
+        deps: &[ResolvedDependency<'_>],
+    ) -> Vec<u8> {
+        let shared = sequence(|e| {
+            for (i, (_, digest, size)) in components.iter().enumerate() {
+                cbor::infallible(e.i64(code::SET_COMPONENT_INDEX).and_then(|e| e.u64(i as u64)));
+                cbor::infallible(e.i64(code::OVERRIDE_PARAMETERS));
+                cbor::infallible(e.map(4));
+                cbor::infallible(e.i64(param::VENDOR_IDENTIFIER).and_then(|e| e.bytes(vendor)));
+                cbor::infallible(e.i64(param::CLASS_IDENTIFIER).and_then(|e| e.bytes(class)));
+                cbor::infallible(
+                    e.i64(param::IMAGE_DIGEST).and_then(|e| e.bytes(&digest.encode())),
+                );
+                cbor::infallible(e.i64(param::IMAGE_SIZE).and_then(|e| e.u64(*size)));
+                command(e, code::VENDOR_IDENTIFIER, POLICY);
+                command(e, code::CLASS_IDENTIFIER, POLICY);
+            }
+        });
+        let mut e = cbor::encoder();
+        cbor::infallible(e.map(2 + u64::from(!deps.is_empty())));
+        if !deps.is_empty() {
+            cbor::infallible(e.u64(1).and_then(|e| e.map(deps.len() as u64)));
+            for (j, d) in deps.iter().enumerate() {
+                cbor::infallible(e.u64((components.len() + j) as u64));
+                cbor::infallible(e.map(1).and_then(|e| e.u64(1)));
+                d.prefix.encode_into(&mut e);
+            }
+        }
+        cbor::infallible(e.u64(2).and_then(|e| e.array(components.len() as u64)));
+        for (id, _, _) in components {
+            id.encode_into(&mut e);
+        }
+        cbor::infallible(e.u64(4).and_then(|e| e.bytes(&shared)));
+        e.into_writer()
+    }
+
+    /// suit-dependency-resolution: fetch each dependency and check its manifest digest.
+    fn dependency_resolution(&self, first: usize, deps: &[ResolvedDependency<'_>]) -> Vec<u8> {
+        sequence(|e| {
+            for (j, d) in deps.iter().enumerate() {
+                let index = (first + j) as u64;
+                cbor::infallible(e.i64(code::SET_COMPONENT_INDEX).and_then(|e| e.u64(index)));
+                cbor::infallible(e.i64(code::OVERRIDE_PARAMETERS));
+                cbor::infallible(e.map(3));
+                cbor::infallible(
+                    e.i64(param::IMAGE_DIGEST).and_then(|e| e.bytes(&d.digest.encode())),
+                );
+                let size = d.dependency.envelope.len() as u64;
+                cbor::infallible(e.i64(param::IMAGE_SIZE).and_then(|e| e.u64(size)));
+                cbor::infallible(e.i64(param::URI).and_then(|e| e.str(&d.uri)));
+                command(e, code::FETCH, POLICY);
+                command(e, code::IMAGE_MATCH, POLICY);
+            }
+        })
+    }
+
+    /// suit-install with dependencies first, then every component.
+    fn install_multi(
+        &self,
+        primary: &Payload,
+        count: usize,
+        deps: &[ResolvedDependency<'_>],
+    ) -> Vec<u8> {
+        let info = self.encryption_info.as_deref();
+        sequence(|e| {
+            for (j, d) in deps.iter().enumerate() {
+                let index = (count + j) as u64;
+                cbor::infallible(e.i64(code::SET_COMPONENT_INDEX).and_then(|e| e.u64(index)));
+                cbor::infallible(e.i64(code::OVERRIDE_PARAMETERS).and_then(|e| e.map(1)));
+                cbor::infallible(
+                    e.i64(param::IMAGE_DIGEST).and_then(|e| e.bytes(&d.digest.encode())),
+                );
+                command(e, code::DEPENDENCY_INTEGRITY, POLICY);
+                command(e, code::PROCESS_DEPENDENCY, POLICY);
+            }
+            let payloads = core::iter::once(primary).chain(self.extra.iter().map(|(_, p)| p));
+            for (i, p) in payloads.enumerate() {
+                let uri: &str = match p {
+                    Payload::Integrated { key, .. } => key,
+                    Payload::Uri { uri, .. } => uri,
+                };
+                let info = if i == 0 { info } else { None };
+                cbor::infallible(e.i64(code::SET_COMPONENT_INDEX).and_then(|e| e.u64(i as u64)));
+                cbor::infallible(e.i64(code::OVERRIDE_PARAMETERS));
+                cbor::infallible(e.map(1 + u64::from(info.is_some())));
+                if let Some(info) = info {
+                    cbor::infallible(e.i64(param::ENCRYPTION_INFO).and_then(|e| e.bytes(info)));
+                }
+                cbor::infallible(e.i64(param::URI).and_then(|e| e.str(uri)));
+                command(e, code::FETCH, POLICY);
+                command(e, code::IMAGE_MATCH, POLICY);
+            }
+        })
     }
 
     fn common(&self, vendor: &[u8], class: &[u8], digest: &SuitDigest, size: u64) -> Vec<u8> {

@@ -255,6 +255,39 @@ impl<'a> Envelope<'a> {
         })
     }
 
+    /// The envelope re-encoded with the severed members `extra` (manifest key, bstr-wrapped
+    /// member) added: authentication wrapper, manifest, severed members in ascending key
+    /// order, integrated payloads. A delegation chain is left out (it is not followed).
+    pub(crate) fn with_severed(&self, extra: &[(u64, Vec<u8>)]) -> Result<Vec<u8>, SuitError> {
+        let auth = self.authentication.ok_or(SuitError::MissingAuthentication)?;
+        let (manifest_whole, _) = self.manifest.ok_or(SuitError::MissingManifest)?;
+        let mut members: Vec<(u64, &[u8])> =
+            self.severed.iter().map(|(k, whole, _)| (*k, *whole)).collect();
+        for (k, whole) in extra {
+            if members.iter().any(|(mk, _)| mk == k) {
+                return Err(SuitError::UnexpectedSeveredMember(*k));
+            }
+            members.push((*k, whole.as_slice()));
+        }
+        members.sort_by_key(|(k, _)| *k);
+        let mut e = cbor::encoder();
+        if self.tagged {
+            cbor::infallible(e.tag(minicbor::data::Tag::new(ENVELOPE_TAG)));
+        }
+        cbor::infallible(e.map(2 + members.len() as u64 + self.integrated.len() as u64));
+        cbor::infallible(e.u64(KEY_AUTHENTICATION).and_then(|e| e.bytes(auth)));
+        cbor::infallible(e.u64(KEY_MANIFEST));
+        e.writer_mut().extend_from_slice(manifest_whole);
+        for (k, whole) in members {
+            cbor::infallible(e.u64(k));
+            e.writer_mut().extend_from_slice(whole);
+        }
+        for (name, data) in &self.integrated {
+            cbor::infallible(e.str(name).and_then(|e| e.bytes(data)));
+        }
+        Ok(e.into_writer())
+    }
+
     /// The digest from the authentication wrapper after checking that it covers the manifest
     /// bytes; signatures are NOT checked. Used for suit-condition-image-match on a dependency
     /// manifest (draft-ietf-suit-trust-domains §6.2) and by inspection tools.
@@ -456,6 +489,21 @@ impl<'a> AuthenticatedManifest<'a> {
     /// The shared sequence, if any.
     pub fn shared_sequence(&self) -> Option<&'a [u8]> {
         self.manifest.shared
+    }
+
+    /// The severed members the manifest names but the envelope does not carry: manifest key
+    /// and the SUIT_Digest the manifest holds for it.
+    pub fn missing_severed(&self) -> Vec<(u64, SuitDigest)> {
+        self.manifest
+            .members
+            .iter()
+            .filter_map(|(k, m)| match m {
+                crate::manifest::Member::Severed(d) if self.section(*k).is_none() => {
+                    Some((*k, d.clone()))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether member `key` exists in the manifest but its severed content was not supplied.

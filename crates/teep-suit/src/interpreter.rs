@@ -435,7 +435,7 @@ impl<'m, 'a, P: Platform> Machine<'m, 'a, P> {
                 self.platform.invoke(&component, params.invoke_args).map_err(SuitError::Platform)
             }
             code::UNLINK => self.platform.stage_unlink(&component).map_err(SuitError::Platform),
-            code::SWAP => Err(SuitError::Unsupported("suit-directive-swap")),
+            code::SWAP => self.swap(index, &component, &params),
             other => Err(SuitError::UnsupportedCommand(other)),
         }
     }
@@ -598,6 +598,80 @@ impl<'m, 'a, P: Platform> Machine<'m, 'a, P> {
             offset = offset.saturating_add(n as u64);
             Ok(n)
         })
+    }
+
+    /// suit-directive-swap (draft-ietf-suit-manifest-34 §8.4.10.7): exchanges the images of
+    /// the current component and suit-parameter-source-component. Both must exist; the
+    /// current image is held in memory (bounded by the payload limit) while the source
+    /// streams into its place, then it is staged as the source's image. Image digests are
+    /// recorded for later image-match; image-size is not applied (it describes neither).
+    fn swap(
+        &mut self,
+        index: usize,
+        component: &ComponentId,
+        params: &Params<'a>,
+    ) -> Result<(), SuitError> {
+        let source = params
+            .source_component
+            .ok_or(SuitError::MissingParameter(param::SOURCE_COMPONENT as u64))?;
+        let source_index =
+            usize::try_from(source).map_err(|_| SuitError::ComponentIndex(source))?;
+        if source_index == index {
+            return Err(SuitError::Malformed("swap source equals destination"));
+        }
+        if self.is_dependency(index) || self.is_dependency(source_index) {
+            return Err(SuitError::Unsupported("suit-directive-swap on a dependency manifest"));
+        }
+        let source_id = self.component(source_index)?.clone();
+        let limit = self.opts.max_payload_size;
+        let chunk = self.opts.chunk_size.max(1);
+        let mut buf = vec![0u8; chunk];
+
+        // 1. The current image of `component`, before anything is staged for it.
+        let mut mine = Vec::new();
+        loop {
+            let offset = mine.len() as u64;
+            let n = self.platform.read(component, offset, &mut buf).map_err(SuitError::Platform)?;
+            if n == 0 {
+                break;
+            }
+            if offset.saturating_add(n as u64) > limit {
+                return Err(SuitError::PayloadTooLarge);
+            }
+            mine.extend_from_slice(buf.get(..n).unwrap_or_default());
+        }
+
+        // 2. component <- source, streamed.
+        self.platform.stage_begin(component).map_err(SuitError::Platform)?;
+        let mut sink = Sink { hasher: Sha256::new(), offset: 0, limit };
+        loop {
+            let n = self
+                .platform
+                .read(&source_id, sink.offset, &mut buf)
+                .map_err(SuitError::Platform)?;
+            if n == 0 {
+                break;
+            }
+            sink.write(self.platform, component, buf.get(..n).unwrap_or_default())?;
+        }
+        let Sink { hasher, offset, .. } = sink;
+        self.staged.retain(|s| s.index != index);
+        self.staged.push(Staged { index, sha256: hasher.finalize().into(), size: offset });
+
+        // 3. source <- the former image of `component`.
+        self.platform.stage_begin(&source_id).map_err(SuitError::Platform)?;
+        let mut sink = Sink { hasher: Sha256::new(), offset: 0, limit };
+        for part in mine.chunks(chunk) {
+            sink.write(self.platform, &source_id, part)?;
+        }
+        let Sink { hasher, offset, .. } = sink;
+        self.staged.retain(|s| s.index != source_index);
+        self.staged.push(Staged {
+            index: source_index,
+            sha256: hasher.finalize().into(),
+            size: offset,
+        });
+        Ok(())
     }
 
     /// Stages a payload held in memory (integrated payload or suit-parameter-content).

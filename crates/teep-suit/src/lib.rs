@@ -26,11 +26,18 @@
 //! [`MacKey`]); several blocks, one verifying suffices. Reports may be signed with a device
 //! report key and encrypted ([`SuitReport::sign1`], [`SuitReport::encrypt`]).
 //!
-//! Not supported in this version (each reported with a precise error): suit-directive-swap,
-//! COSE_Sign / COSE_Mac authentication blocks, COSE_Encrypt0 encryption info, digest
-//! algorithms other than SHA-256, delegation chains (ignored: only the caller's anchors are
-//! trusted), severed members that are not in the envelope (reason severing-unsupported: no
-//! fetch by reference), running suit-uninstall sections of installed manifests.
+//! Severed members the envelope lacks are fetched by reference through
+//! [`Platform::fetch_severed`] and checked against the authenticated digests; suit-directive-
+//! swap exchanges two images; [`uninstall_with`] runs the installed manifest's suit-uninstall
+//! section (re-authenticated) with the removal. Feature `std` adds the [`builder`] (several
+//! components, dependencies, encrypted payloads) and [`tool`] (re-sign, sever, encrypt existing
+//! envelopes).
+//!
+//! Not supported in this version (each reported with a precise error): COSE_Sign / COSE_Mac
+//! authentication blocks, COSE_Encrypt0 encryption info, digest algorithms other than SHA-256,
+//! delegation chains (ignored: only the caller's anchors are trusted), swap on dependency
+//! manifests. A severed member that neither the envelope nor the platform supplies fails with
+//! reason severing-unsupported.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -54,6 +61,8 @@ mod report;
 
 #[cfg(feature = "std")]
 pub mod builder;
+#[cfg(feature = "std")]
+pub mod tool;
 
 pub use component::ComponentId;
 pub use digest::{SHA256, SuitDigest};
@@ -61,5 +70,7 @@ pub use envelope::{AuthenticatedManifest, ENVELOPE_TAG, Envelope, MacKey, TrustA
 pub use error::{PlatformError, Reason, SuitError};
 pub use manifest::Manifest;
 pub use platform::{BytesDownload, DecryptionKey, Download, Identifier, InstallRecord, Platform};
-pub use process::{Failure, Options, Procedure, ProcessReport, process, uninstall};
-pub use report::{Record, ReportResult, SuitReference, SuitReport};
+pub use process::{Failure, Options, Procedure, ProcessReport, process, uninstall, uninstall_with};
+pub use report::{
+    ReceivedReport, Record, ReportProtection, ReportResult, SuitReference, SuitReport,
+};

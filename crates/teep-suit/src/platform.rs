@@ -142,6 +142,24 @@ pub trait Platform {
     /// Broker); it must refuse URIs it is not configured for.
     fn fetch(&mut self, uri: &str, args: Option<&[u8]>) -> Result<Self::Download, PlatformError>;
 
+    /// Fetches a severed member that the envelope does not carry, by reference
+    /// (draft-ietf-suit-manifest-34 §8.5): `key` is the manifest member key (e.g. 20 for
+    /// suit-install), `digest` the SUIT_Digest the authenticated manifest holds for it and
+    /// `reference_uri` the manifest's suit-reference-uri. Returns the member as the digest
+    /// covers it (the bstr-wrapped command sequence or text), which the processor checks
+    /// against `digest` before using it, or `None` when the platform has no copy: the
+    /// manifest then fails with reason severing-unsupported when it needs the member.
+    /// Default: `None`.
+    fn fetch_severed(
+        &mut self,
+        reference_uri: Option<&str>,
+        key: u64,
+        digest: &crate::SuitDigest,
+    ) -> Result<Option<Vec<u8>>, PlatformError> {
+        let _ = (reference_uri, key, digest);
+        Ok(None)
+    }
+
     /// Whether the manifest may address `component` at all (draft-ietf-suit-manifest-34 §6.2:
     /// unknown components are rejected). Called for every declared component before any
     /// command runs. Default: every component is acceptable.

@@ -136,6 +136,17 @@ pub fn process<P: Platform>(
     trust: &TrustAnchors,
     opts: &Options,
 ) -> Result<ProcessReport, Failure> {
+    process_envelope(platform, envelope, trust, opts, true)
+}
+
+/// [`process`]; `fetch_severed` is false once missing severed members were fetched.
+fn process_envelope<P: Platform>(
+    platform: &mut P,
+    envelope: &[u8],
+    trust: &TrustAnchors,
+    opts: &Options,
+    fetch_severed: bool,
+) -> Result<ProcessReport, Failure> {
     let reference = reference_of(envelope);
     let fail = |error: SuitError, record: Record, records: Vec<Record>| Failure {
         report: Box::new(failure_report(reference.clone(), opts, records, &error, record)),
@@ -145,6 +156,36 @@ pub fn process<P: Platform>(
     // 1. Authenticity before anything else is interpreted (§6.2).
     let env = Envelope::decode(envelope).map_err(|e| fail(e, Record::default(), Vec::new()))?;
     let manifest = env.authenticate(trust).map_err(|e| fail(e, Record::default(), Vec::new()))?;
+
+    // 1b. Severed members the envelope lacks are fetched by reference through the platform
+    // and checked against the authenticated digests (§8.5); the completed envelope is then
+    // processed (and recorded) instead.
+    let missing = manifest.missing_severed();
+    if !missing.is_empty() && fetch_severed {
+        let uri = manifest.manifest().reference_uri;
+        let mut fetched = Vec::new();
+        for (key, digest) in &missing {
+            match platform.fetch_severed(uri, *key, digest) {
+                Ok(Some(whole)) => {
+                    let ok = digest
+                        .matches(&whole)
+                        .map_err(|e| fail(e, Record::default(), Vec::new()))?;
+                    if !ok {
+                        let e = SuitError::SeveredMemberDigest(*key);
+                        return Err(fail(e, Record::default(), Vec::new()));
+                    }
+                    fetched.push((*key, whole));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(fail(SuitError::Platform(e), Record::default(), Vec::new())),
+            }
+        }
+        if !fetched.is_empty() {
+            let complete =
+                env.with_severed(&fetched).map_err(|e| fail(e, Record::default(), Vec::new()))?;
+            return process_envelope(platform, &complete, trust, opts, false);
+        }
+    }
     let reference = SuitReference {
         manifest_uri: manifest.manifest().reference_uri.map(String::from).unwrap_or_default(),
         manifest_digest: manifest.digest().clone(),
@@ -222,6 +263,44 @@ pub fn uninstall<P: Platform>(
         return Err(SuitError::Platform(e));
     }
     Ok(())
+}
+
+/// Removes the manifest `manifest_id` like [`uninstall`], first running the suit-uninstall
+/// section of its installed envelope (draft-ietf-suit-trust-domains §5.2) when the platform
+/// keeps it ([`Platform::installed_envelope`]). The envelope is authenticated again against
+/// `trust` and must be the installed one (same identity and sequence number); its
+/// suit-uninstall runs after the shared sequence, staging what it does (unlink, writes) with
+/// the removal, so either all of it is committed or nothing. A failing section aborts the
+/// removal with its error; a platform without the envelope only removes the components.
+pub fn uninstall_with<P: Platform>(
+    platform: &mut P,
+    manifest_id: &ComponentId,
+    trust: &TrustAnchors,
+    opts: &Options,
+) -> Result<(), SuitError> {
+    let Some(installed) = platform.installed_sequence_number(manifest_id) else {
+        return Err(SuitError::NotInstalled);
+    };
+    if let Some(envelope) = platform.installed_envelope(manifest_id) {
+        let env = Envelope::decode(&envelope)?;
+        let manifest = env.authenticate(trust)?;
+        if manifest.identity() != Some(manifest_id) || manifest.sequence_number() != installed {
+            return Err(SuitError::Malformed("installed envelope is not the installed manifest"));
+        }
+        if manifest.is_severed_missing(key::UNINSTALL) {
+            return Err(SuitError::SeveredMemberMissing(key::UNINSTALL));
+        }
+        if let Some(sequence) = manifest.section(key::UNINSTALL) {
+            let mut machine = Machine::new(platform, &manifest, opts, trust);
+            let run = machine.run_section(key::UNINSTALL, sequence);
+            drop(machine);
+            if let Err(e) = run {
+                platform.abort();
+                return Err(e);
+            }
+        }
+    }
+    uninstall(platform, manifest_id)
 }
 
 fn preflight<P: Platform>(

@@ -203,7 +203,7 @@ impl SuitReport {
 
     /// Signs the report with `key`, then encrypts the COSE_Sign1 to `recipient` in a
     /// COSE_Encrypt (A128GCM content, ECDH-ES + A128KW recipient with
-    /// [`REPORT_ENCRYPTION_CONTEXT`]).
+    /// `REPORT_ENCRYPTION_CONTEXT`, 'SUIT Report Encryption').
     pub fn encrypt<R: rand_core::CryptoRng + ?Sized>(
         &self,
         rng: &mut R,
@@ -238,6 +238,94 @@ impl SuitReport {
         )?;
         Self::open_sign1(&signed, signer)
     }
+}
+
+/// How a suit-reports entry was protected (draft-ietf-suit-report §4, §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportProtection {
+    /// SUIT_Report_Unprotected: the bare map (authenticated only by the TEEP message).
+    Unprotected,
+    /// COSE_Sign1 with the device report key.
+    Signed,
+    /// COSE_Encrypt around the COSE_Sign1 (ECDH-ES + A128KW, 'SUIT Report Encryption').
+    Encrypted,
+}
+
+impl ReportProtection {
+    /// `unprotected`, `signed` or `encrypted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportProtection::Unprotected => "unprotected",
+            ReportProtection::Signed => "signed",
+            ReportProtection::Encrypted => "encrypted",
+        }
+    }
+}
+
+/// A suit-reports entry as a receiver (the TAM) read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedReport {
+    /// The decoded report.
+    pub report: SuitReport,
+    /// How it was protected.
+    pub protection: ReportProtection,
+    /// Whether its signature verified under the given report key (false when no key was
+    /// given or it was unprotected).
+    pub verified: bool,
+}
+
+impl SuitReport {
+    /// Reads one suit-reports entry in any of its forms: SUIT_Report_Unprotected (a map),
+    /// a COSE_Sign1 ([`SuitReport::sign1`]) or a COSE_Encrypt ([`SuitReport::encrypt`]).
+    ///
+    /// With `report_key` (the device's enrolled report key), a signed or encrypted report must
+    /// verify under it and an unprotected one is rejected ([`SuitError::Untrusted`]); without
+    /// it the signature is not checked and `verified` is false. Encrypted reports need
+    /// `recipient` (the receiver's ECDH key), otherwise [`SuitError::Unsupported`].
+    pub fn receive(
+        bytes: &[u8],
+        report_key: Option<&teep_cose::PublicKey>,
+        recipient: Option<&teep_cose::SigningKey>,
+    ) -> Result<ReceivedReport, SuitError> {
+        cbor::precheck(bytes)?;
+        // Major type 5 (map): SUIT_Report_Unprotected.
+        if bytes.first().is_some_and(|b| b >> 5 == 5) {
+            if report_key.is_some() {
+                return Err(SuitError::Untrusted);
+            }
+            let report = Self::decode(bytes)?;
+            return Ok(ReceivedReport {
+                report,
+                protection: ReportProtection::Unprotected,
+                verified: false,
+            });
+        }
+        if let Ok(sign1) = teep_cose::Sign1::decode(bytes) {
+            let (report, verified) = open_signed(&sign1, report_key)?;
+            return Ok(ReceivedReport { report, protection: ReportProtection::Signed, verified });
+        }
+        let enc = teep_cose::CoseEncrypt::decode(bytes)?;
+        let recipient = recipient
+            .ok_or(SuitError::Unsupported("encrypted SUIT report without a recipient key"))?;
+        let signed = enc
+            .decrypt(teep_cose::RecipientKey::Ecdh(recipient), Some(REPORT_ENCRYPTION_CONTEXT), &[])
+            .map_err(SuitError::Decrypt)?;
+        let sign1 = teep_cose::Sign1::decode(&signed)?;
+        let (report, verified) = open_signed(&sign1, report_key)?;
+        Ok(ReceivedReport { report, protection: ReportProtection::Encrypted, verified })
+    }
+}
+
+fn open_signed(
+    sign1: &teep_cose::Sign1<'_>,
+    key: Option<&teep_cose::PublicKey>,
+) -> Result<(SuitReport, bool), SuitError> {
+    if let Some(key) = key {
+        sign1.verify(key, &[]).map_err(|_| SuitError::Untrusted)?;
+    }
+    let payload = sign1.payload.ok_or(SuitError::Malformed("report payload missing"))?;
+    Ok((SuitReport::decode(payload)?, key.is_some()))
 }
 
 fn encode_record(enc: &mut minicbor::Encoder<Vec<u8>>, r: &Record) {

@@ -53,6 +53,10 @@ pub struct DeviceStatus {
     pub events: Vec<EventRow>,
     /// The last attestation outcome and its reason (None: never attested).
     pub attestation: Option<crate::store::AttestationRow>,
+    /// The enrolled SUIT report key (COSE_Key), if any.
+    pub report_key: Option<Vec<u8>>,
+    /// Latest SUIT reports, newest first.
+    pub reports: Vec<crate::store::ReportRow>,
 }
 
 impl Admin {
@@ -186,6 +190,31 @@ impl Admin {
         Ok(self.store.tcs().await?)
     }
 
+    /// Marks (or unmarks) a catalog component as remediation: the only kind of component a
+    /// device whose attestation failed or is missing may get. The component must be in the
+    /// catalog (by its manifest's name or a component the manifest installs).
+    pub async fn set_remediation(
+        &self,
+        id: &ComponentKey,
+        remediation: bool,
+        now: u64,
+    ) -> Result<(), AdminError> {
+        let component_id = match self.store.resolve_alias(id.as_cbor()).await? {
+            Some(manifest_id) => manifest_id,
+            None => id.as_cbor().to_vec(),
+        };
+        if remediation && self.store.latest_tc(&component_id).await?.is_none() {
+            return Err(AdminError::NotFound("trusted component"));
+        }
+        Ok(self.store.set_remediation(&component_id, remediation, now).await?)
+    }
+
+    /// The catalog components marked as remediation.
+    pub async fn remediation(&self) -> Result<Vec<ComponentKey>, AdminError> {
+        let ids = self.store.remediation_components().await?;
+        Ok(ids.iter().filter_map(|id| ComponentKey::from_cbor(id).ok()).collect())
+    }
+
     /// Removes one version, or all versions, of a component from the catalog.
     pub async fn remove_tc(&self, id: &ComponentKey, seq: Option<u64>) -> Result<u64, AdminError> {
         match self.store.remove_tc(id.as_cbor(), seq).await? {
@@ -227,6 +256,34 @@ impl Admin {
             return Err(AdminError::Exists("device"));
         }
         Ok(row)
+    }
+
+    /// Enrols (or replaces) the key an enrolled device signs its SUIT reports with
+    /// (draft-ietf-suit-report §4: distinct from its TEEP key; SPKI PEM, JWK or COSE_Key).
+    /// Once set, the TAM accepts only reports signed with it.
+    pub async fn set_report_key(
+        &self,
+        device: &[u8; 32],
+        key: &[u8],
+        now: u64,
+    ) -> Result<(), AdminError> {
+        let row = self.store.device(device).await?.ok_or(AdminError::NotFound("device"))?;
+        let key = parse_public_key(key)?;
+        if key.to_cose_key() == row.cose_key {
+            return Err(AdminError::InvalidArgument(
+                "the report key must be distinct from the device's TEEP key",
+            ));
+        }
+        Ok(self.store.set_report_key(device, &key.to_cose_key(), now).await?)
+    }
+
+    /// The latest `limit` SUIT reports of a device, newest first.
+    pub async fn reports(
+        &self,
+        device: &[u8; 32],
+        limit: u32,
+    ) -> Result<Vec<crate::store::ReportRow>, AdminError> {
+        Ok(self.store.reports(device, limit).await?)
     }
 
     /// Lists enrolled devices.
@@ -335,6 +392,8 @@ impl Admin {
             policy: self.store.effective_policy(&hex::encode(device)).await?,
             events: self.store.events(Some(device), 20).await?,
             attestation: self.store.attestation(device).await?,
+            report_key: self.store.report_key(device).await?,
+            reports: self.store.reports(device, 20).await?,
             device: row,
         })
     }

@@ -34,10 +34,10 @@
 //!   trusted Verifier key, bound by cnf to the key that signed the QueryResponse, fresh and
 //!   affirming; the outcome is in [`DeviceStatus::attestation`]. An attestation payload that
 //!   already is such an Attestation Result (passport model) is judged the same way without
-//!   calling the Verifier. Not yet: remediation-only components for
-//!   untrusted devices (they get an Update with ERR_ATTESTATION_REQUIRED and nothing else),
-//!   and the TAM's own attestation when an Agent answers ERR_ATTESTATION_REQUIRED (recorded,
-//!   not answered).
+//!   calling the Verifier. A device that is not trusted gets only the catalog components
+//!   marked as remediation ([`Admin::set_remediation`]; no deletions), or, when none applies,
+//!   an Update with ERR_ATTESTATION_REQUIRED and nothing else. Not yet: the TAM's own
+//!   attestation when an Agent answers ERR_ATTESTATION_REQUIRED (recorded, not answered).
 //! * Certificates: Agent and TAM keys are raw public keys; there is no X.509 chain for
 //!   Agents, so ERR_BAD_CERTIFICATE and ERR_CERTIFICATE_EXPIRED are never sent.
 //! * Agent keys in a form other than a COSE_Sign1 with a thumbprint kid (COSE_Sign from an

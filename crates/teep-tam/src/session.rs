@@ -26,7 +26,8 @@ use crate::config::{AttestationConfig, FreshnessName, TamConfig, Wire};
 use crate::error::{KeyError, ServeError, StoreError};
 use crate::keys::TamKeys;
 use crate::policy::{self, CatalogEntry, DeviceView};
-use crate::store::{ComponentRow, DeviceRow, Store, TokenPurpose, TokenRecord};
+use crate::store::PolicyAction;
+use crate::store::{ComponentRow, DeviceRow, ReportRow, Store, TokenPurpose, TokenRecord};
 use crate::token::{IssuedToken, RandomError, TokenPrefix, TokenSecret, token_hash};
 
 /// One request as the transport hands it to the TAM.
@@ -510,13 +511,10 @@ impl Session<'_> {
             "QueryResponse verified");
         self.seen().await?;
 
-        // §4.3: the Evidence goes to the Verifier; a device that does not attest gets
-        // nothing but an Update saying so.
-        if attestation.enabled
-            && let Err(reason) = self.attest(&response).await?
-        {
-            return self.error_update(ErrCode::ATTESTATION_REQUIRED, &reason).await;
-        }
+        // §4.3: the Evidence goes to the Verifier; a device that does not attest gets only
+        // remediation components (catalog components so marked), else an Update saying so.
+        let untrusted =
+            if attestation.enabled { self.attest(&response).await?.err() } else { None };
 
         // §8.1.1: the parameters the QueryRequest asked for must be present and SUIT Report
         // nonces must match the token; otherwise drop it and say why in an Update.
@@ -529,9 +527,12 @@ impl Session<'_> {
                 .error_update(ErrCode::PERMANENT_ERROR, "QueryResponse lacks tc-list")
                 .await;
         }
-        if !self.reports_match(response.suit_reports.as_deref()) {
+        let Some(reports) =
+            self.check_reports(response.suit_reports.as_deref(), "query-response").await?
+        else {
             return self.error_update(ErrCode::PERMANENT_ERROR, "SUIT Report nonce mismatch").await;
-        }
+        };
+        self.store_reports(&reports).await?;
 
         // Installed state from tc-list; sequence numbers stay as the TAM recorded them.
         let now = self.incoming.now;
@@ -588,6 +589,17 @@ impl Session<'_> {
             .into_iter()
             .filter_map(|r| ComponentKey::from_cbor(&r.component_id).ok().map(|k| (k, r)))
             .collect();
+        let mut rules = rules;
+        if untrusted.is_some() {
+            // Only remediation: no deletions, and only remediation components installed.
+            let remediation: BTreeSet<Vec<u8>> =
+                self.tam.store.remediation_components().await?.into_iter().collect();
+            rules.retain(|(k, r)| {
+                r.action == PolicyAction::Require && remediation.contains(k.as_cbor())
+            });
+            view.requested.retain(|k, _| remediation.contains(k.as_cbor()));
+            view.unneeded.clear();
+        }
         let mut wanted: BTreeSet<ComponentKey> = rules.iter().map(|(k, _)| k.clone()).collect();
         wanted.extend(view.requested.keys().cloned());
         let mut catalog = BTreeMap::new();
@@ -601,6 +613,14 @@ impl Session<'_> {
         let plan = policy::plan(&rules, &view, &catalog);
         for key in &plan.unsatisfiable {
             tracing::warn!(component = %key, "policy requires a component the catalog lacks");
+        }
+        if let Some(reason) = untrusted {
+            if plan.install.is_empty() {
+                return self.error_update(ErrCode::ATTESTATION_REQUIRED, &reason).await;
+            }
+            let names: Vec<String> = plan.install.iter().map(|(k, _)| k.to_string()).collect();
+            self.event("remediation", &format!("untrusted device gets only {}", names.join(", ")))
+                .await?;
         }
         if plan.is_empty() {
             tracing::debug!(device = %short(&self.device.thumbprint), "nothing to update");
@@ -767,9 +787,10 @@ impl Session<'_> {
 
     /// §8.1.2 Handling a Success Message: record what the Update installed and deleted.
     async fn success(&self, success: &teep_proto::Success) -> Result<Reply, SessionError> {
-        if !self.reports_match(success.suit_reports.as_deref()) {
+        let Some(reports) = self.check_reports(success.suit_reports.as_deref(), "success").await?
+        else {
             return Ok(Reply::Empty);
-        }
+        };
         let Some(context) = self.consume(TokenPurpose::Update).await? else {
             tracing::warn!(device = %short(&self.device.thumbprint),
                 token = %TokenPrefix(self.token),
@@ -777,6 +798,7 @@ impl Session<'_> {
             return Ok(Reply::Empty);
         };
         self.seen().await?;
+        self.store_reports(&reports).await?;
         let context: UpdateContext =
             context.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default();
         let now = self.incoming.now;
@@ -802,9 +824,10 @@ impl Session<'_> {
 
     /// §8.1.2 Handling an Error Message: record err-code and err-msg.
     async fn error(&self, error: &teep_proto::TeepError) -> Result<Reply, SessionError> {
-        if !self.reports_match(error.suit_reports.as_deref()) {
+        let Some(reports) = self.check_reports(error.suit_reports.as_deref(), "error").await?
+        else {
             return Ok(Reply::Empty);
-        }
+        };
         let answered = match self.consume(TokenPurpose::Update).await? {
             // An Error to a QueryRequest with a challenge carries no token (§5.1).
             _ if self.token.is_empty() => "QueryRequest",
@@ -820,6 +843,7 @@ impl Session<'_> {
             },
         };
         self.seen().await?;
+        self.store_reports(&reports).await?;
         let code = error.err_code;
         let name = code.name().unwrap_or("unknown");
         let msg = error.err_msg.as_deref();
@@ -856,19 +880,73 @@ impl Session<'_> {
         Ok(Reply::Empty)
     }
 
-    /// §8.1.2: the nonce of every SUIT Report must match the token; otherwise drop.
-    fn reports_match(&self, reports: Option<&[Vec<u8>]>) -> bool {
-        for report in reports.unwrap_or_default() {
-            match teep_suit::SuitReport::decode(report) {
-                Ok(r) if r.nonce.as_deref().is_none_or(|n| n == self.token) => {}
-                _ => {
+    /// §8.1.2: every SUIT Report must be readable and its nonce must match the token;
+    /// otherwise the message is dropped (None). When the device has an enrolled report key
+    /// (draft-ietf-suit-report §4), every report must be signed with it; without one,
+    /// unprotected reports are accepted (the TEEP signature covers them) and signed ones are
+    /// read without checking their signature. Encrypted reports are opened with the TAM's
+    /// P-256 key (§5).
+    async fn check_reports(
+        &self,
+        reports: Option<&[Vec<u8>]>,
+        message: &str,
+    ) -> Result<Option<Vec<ReportRow>>, SessionError> {
+        let Some(reports) = reports.filter(|r| !r.is_empty()) else {
+            return Ok(Some(Vec::new()));
+        };
+        let enrolled = match self.tam.store.report_key(&self.device.thumbprint).await? {
+            Some(cose) => match teep_cose::PublicKey::from_cose_key(&cose) {
+                Ok(key) => Some(key),
+                Err(_) => return Err(StoreError::Corrupt("device_report_keys.cose_key").into()),
+            },
+            None => None,
+        };
+        let recipient = self.tam.keys.for_algorithm(teep_cose::Algorithm::ESP256);
+        let mut rows = Vec::new();
+        for bytes in reports {
+            let received = match teep_suit::SuitReport::receive(bytes, enrolled.as_ref(), recipient)
+            {
+                Ok(r) if r.report.nonce.as_deref().is_none_or(|n| n == self.token) => r,
+                Ok(_) => {
                     tracing::warn!(device = %short(&self.device.thumbprint),
-                        "dropping message whose SUIT Report is malformed or has a foreign nonce");
-                    return false;
+                        "dropping message whose SUIT Report has a foreign nonce");
+                    return Ok(None);
                 }
-            }
+                Err(e) => {
+                    tracing::warn!(device = %short(&self.device.thumbprint), error = %e,
+                        "dropping message whose SUIT Report is malformed or not signed with \
+                         the enrolled report key");
+                    return Ok(None);
+                }
+            };
+            let report = &received.report;
+            let reason = match &report.result {
+                teep_suit::ReportResult::Success => None,
+                teep_suit::ReportResult::Failure { reason, .. } => Some(reason.to_string()),
+            };
+            rows.push(ReportRow {
+                id: 0,
+                device: self.device.thumbprint.clone(),
+                received_at: self.incoming.now,
+                message: message.to_owned(),
+                manifest_uri: report.reference.manifest_uri.clone(),
+                manifest_digest: report.reference.manifest_digest.encode(),
+                success: report.is_success(),
+                reason,
+                protection: received.protection.as_str().to_owned(),
+                verified: received.verified,
+                report: report.encode(),
+            });
         }
-        true
+        Ok(Some(rows))
+    }
+
+    /// Stores the reports of an accepted message.
+    async fn store_reports(&self, rows: &[ReportRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.tam.store.record_reports(rows).await
     }
 }
 

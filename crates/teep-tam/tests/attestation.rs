@@ -440,3 +440,68 @@ async fn agent_refuses_an_untrusted_tam_attestation() {
     assert!(d.agent.tc_list().is_empty());
     tam.finish().await;
 }
+
+/// A remediation component signed by the published example signer.
+fn remediation_envelope() -> Vec<u8> {
+    let pem = vector_text("teep-protocol/example-signer-private.pem");
+    let signer = SigningKey::from_pkcs8_pem(&pem).unwrap();
+    let part = |s: &str| s.as_bytes().to_vec();
+    let component = teep_suit::ComponentId(vec![
+        part("TEEP-Device"),
+        part("SecureFS"),
+        part("remediation"),
+        part("ta"),
+    ]);
+    let manifest = teep_suit::ComponentId(vec![
+        part("TEEP-Device"),
+        part("SecureFS"),
+        part("remediation"),
+        part("suit"),
+    ]);
+    teep_suit::builder::ManifestBuilder::new(component, 1)
+        .manifest_component_id(manifest)
+        .vendor_id(hex::decode("c0ddd5f15243566087db4f5b0aa26c2f").unwrap())
+        .class_id(hex::decode("db42f7093d8c55baa8c5265fc5820f4e").unwrap())
+        .payload(teep_suit::builder::Payload::integrated(b"remediation TA".to_vec()))
+        .sign(&signer, None)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_device_gets_only_remediation_components() {
+    let (_v, tam, mut d, _b) = setup(matching_reference(), false, |_| {}, |_| {}).await;
+    let row = tam.admin.add_tc(&remediation_envelope(), 1).await.unwrap();
+    let remediation = teep_tam::ComponentKey::from_cbor(&row.component_id).unwrap();
+    // Marking needs a catalog component.
+    let unknown = teep_tam::ComponentKey::from_parts(&[b"nothing".to_vec()]).unwrap();
+    assert!(tam.admin.set_remediation(&unknown, true, 1).await.is_err());
+    tam.admin.set_remediation(&remediation, true, 1).await.unwrap();
+    assert_eq!(tam.admin.remediation().await.unwrap(), std::slice::from_ref(&remediation));
+    tam.admin.require(&PolicyTarget::AllDevices, &remediation, 0).await.unwrap();
+
+    // The example TC is required too, but the untrusted device gets only remediation.
+    let query = tam.post(&[]).await.bytes().await.unwrap();
+    let response = d.agent.handle(&query, now()).unwrap();
+    let reply = tam.post(&response).await;
+    assert_eq!(reply.status(), 200);
+    let update = reply.bytes().await.unwrap();
+    let Message::Update(u) = tam_message(&tam, &update) else { panic!("expected Update") };
+    assert_eq!(u.manifest_list.as_ref().map(Vec::len), Some(1));
+    let success = d.agent.handle(&update, now()).unwrap();
+    assert_eq!(tam.post(&success).await.status(), 204);
+    let status = tam.admin.status(&d.kid).await.unwrap();
+    let attestation = status.attestation.clone().unwrap();
+    assert!(!attestation.trusted);
+    assert!(attestation.reason.contains("no trusted key verified the signature"));
+    let held: Vec<&[u8]> = status.components.iter().map(|c| c.component_id.as_slice()).collect();
+    assert_eq!(held, [remediation.as_cbor()]);
+    assert_eq!(d.agent.tc_list().len(), 1);
+    assert!(status.events.iter().any(|e| e.kind == "remediation"), "{:?}", status.events);
+
+    // With the remediation component in place nothing else is left: ERR_ATTESTATION_REQUIRED.
+    expect_attestation_required(&tam, &mut d, now()).await;
+    // Unmarked, it is no longer offered to untrusted devices.
+    tam.admin.set_remediation(&remediation, false, 1).await.unwrap();
+    assert!(tam.admin.remediation().await.unwrap().is_empty());
+    tam.finish().await;
+}

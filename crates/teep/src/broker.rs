@@ -1,12 +1,24 @@
 //! `teep broker …`: the TEEP Broker's conceptual API calls (RFC 9397 §6.2) from the command
-//! line, each running whole TEEP sessions between a TAM and the Agent behind its socket.
+//! line, and the Broker as a service.
+//!
+//! `teep broker serve` runs the daemon ([`teep_broker::daemon`]): a local socket for untrusted
+//! applications and installers and a policy-check timer. `request-ta`, `unrequest-ta`,
+//! `policy-check` and `status` are clients of that socket when `--broker-socket` (or
+//! `TEEP_BROKER_SOCKET`) names it; otherwise (or with `--direct`) they run the sessions
+//! themselves against the Agent's socket.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use teep_broker::{Broker, BrokerConfig, TrustedComponentId};
+use teep_agent::ipc::AgentHandle as _;
+use teep_broker::daemon::{AgentSocket, Daemon};
+use teep_broker::daemon_socket::{
+    DaemonClient, DaemonRequest, DaemonResponse, DaemonStatus, OperationOutcome,
+};
+use teep_broker::{Broker, BrokerConfig, IpcAgent, TrustedComponentId};
 
 /// Options shared by the Broker commands.
 #[derive(Args, Debug, Clone)]
@@ -17,6 +29,12 @@ pub struct BrokerOptions {
     /// Unix socket of the Agent (`teep agent serve`).
     #[arg(long, global = true, default_value = "agent-state/agent.sock")]
     socket: PathBuf,
+    /// Socket of a running `teep broker serve`: the commands become its clients.
+    #[arg(long, global = true, env = "TEEP_BROKER_SOCKET")]
+    broker_socket: Option<PathBuf>,
+    /// Run the sessions in this process even when a Broker socket is named.
+    #[arg(long, global = true)]
+    direct: bool,
     /// PEM file of the CA certificates TAM server certificates must chain to.
     #[arg(long, global = true)]
     ca_file: Option<PathBuf>,
@@ -43,11 +61,34 @@ pub enum BrokerCommand {
     },
     /// RequestPolicyCheck: contact every TAM the Agent trusts and apply what they send.
     PolicyCheck,
+    /// Installed components; with a Broker socket also the schedule and each TAM's health.
+    Status,
+    /// Run the Broker as a service: local socket, periodic policy checks, until SIGTERM.
+    Serve {
+        /// Socket for applications and installers (overrides `[daemon] socket`).
+        #[arg(long)]
+        listen: Option<PathBuf>,
+        /// Seconds between policy checks (overrides `[daemon] policy_check_interval_ms`).
+        #[arg(long)]
+        interval: Option<u64>,
+    },
 }
 
 /// Runs a `teep broker` command.
 pub async fn run(options: BrokerOptions, command: BrokerCommand) -> anyhow::Result<ExitCode> {
     crate::install_crypto_provider();
+    let config = load_config(&options)?;
+    if let BrokerCommand::Serve { listen, interval } = command {
+        return serve(config, listen, interval).await;
+    }
+    let daemon_socket = if options.direct { None } else { options.broker_socket.clone() };
+    match daemon_socket {
+        Some(path) => via_daemon(&DaemonClient::new(path), &options, &command).await,
+        None => direct(config, &options, &command).await,
+    }
+}
+
+fn load_config(options: &BrokerOptions) -> anyhow::Result<BrokerConfig> {
     let mut config = match &options.config {
         Some(path) => BrokerConfig::load(path)
             .with_context(|| format!("cannot load the Broker configuration {}", path.display()))?,
@@ -60,11 +101,134 @@ pub async fn run(options: BrokerOptions, command: BrokerCommand) -> anyhow::Resu
         config.ca_file = options.ca_file.clone();
     }
     config.allow_http |= options.allow_http;
+    Ok(config)
+}
+
+/// `teep broker serve`: the daemon until SIGTERM or Ctrl-C.
+async fn serve(
+    mut config: BrokerConfig,
+    listen: Option<PathBuf>,
+    interval: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    if listen.is_some() {
+        config.daemon.socket = listen;
+    }
+    if let Some(seconds) = interval {
+        config.daemon.policy_check_interval_ms = seconds.saturating_mul(1000);
+    }
+    if config.daemon.socket.is_none() {
+        anyhow::bail!("no socket to listen on: pass --listen or set [daemon] socket");
+    }
+    let agent_socket = config.agent_socket.clone().unwrap_or_default();
+    let agent = IpcAgent::new(AgentSocket::new(agent_socket));
+    let broker = Broker::new(agent, config).context("invalid Broker configuration")?;
+    Arc::new(Daemon::new(broker)).serve(crate::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A command as a client of `teep broker serve`.
+async fn via_daemon(
+    client: &DaemonClient,
+    options: &BrokerOptions,
+    command: &BrokerCommand,
+) -> anyhow::Result<ExitCode> {
+    let request = match command {
+        BrokerCommand::RequestTa { component } => {
+            DaemonRequest::RequestTa { component: component_id(component)?.0 }
+        }
+        BrokerCommand::UnrequestTa { component } => {
+            DaemonRequest::UnrequestTa { component: component_id(component)?.0 }
+        }
+        BrokerCommand::PolicyCheck => DaemonRequest::PolicyCheck {},
+        BrokerCommand::Status => DaemonRequest::Status {},
+        BrokerCommand::Serve { .. } => anyhow::bail!("serve is not a client command"),
+    };
+    let answer = client.call(&request).await.with_context(|| {
+        format!("is `teep broker serve` listening on {}?", client.path().display())
+    })?;
+    match answer {
+        DaemonResponse::Done { outcome } => Ok(print_outcome(&outcome, options.verbose)),
+        DaemonResponse::Status { status } => {
+            print_daemon_status(&status);
+            Ok(ExitCode::SUCCESS)
+        }
+        DaemonResponse::Error { message } => anyhow::bail!("the Broker daemon: {message}"),
+    }
+}
+
+fn print_outcome(outcome: &OperationOutcome, verbose: bool) -> ExitCode {
+    if verbose {
+        for line in &outcome.transcript {
+            say!("{line}");
+        }
+    }
+    if outcome.sessions.is_empty() && outcome.failures.is_empty() {
+        say!("nothing to do: the Agent has no session to run (already satisfied)");
+    }
+    for s in &outcome.sessions {
+        say!("session with {}: {} round trips", s.tam_uri, s.round_trips);
+    }
+    if outcome.attempts > 1 {
+        say!("({} attempts: network errors were retried)", outcome.attempts);
+    }
+    let mut failed = false;
+    for f in &outcome.failures {
+        eprintln!("teep broker: session with {} failed: {}", f.tam_uri, f.failure);
+        failed = true;
+    }
+    if outcome.agent_errors > 0 {
+        eprintln!(
+            "teep broker: the Agent answered {} TEEP Error message(s): an install or delete \
+             failed (see the Agent's log, and `teep tam status` for the err-code)",
+            outcome.agent_errors
+        );
+        failed = true;
+    }
+    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn print_daemon_status(status: &DaemonStatus) {
+    say!(
+        "policy checks: {} ({} failed in a row)",
+        status.policy_checks,
+        status.consecutive_failures
+    );
+    match status.next_check_in_ms {
+        Some(ms) => say!("next check in {} s", ms / 1000),
+        None => say!("next check: not scheduled"),
+    }
+    for tam in &status.tams {
+        let last = tam.last_failure.as_deref().unwrap_or("none");
+        say!(
+            "TAM {}: {} session(s), {} failure(s) in a row, last failure: {last}",
+            tam.tam_uri,
+            tam.sessions,
+            tam.consecutive_failures
+        );
+    }
+    if let Some(e) = &status.agent_error {
+        say!("Agent: unreachable: {e}");
+    }
+    for c in &status.installed {
+        let seq = c.sequence_number.map_or("-".to_owned(), |n| n.to_string());
+        say!("installed: {} (sequence {seq})", crate::component_text(&c.component));
+    }
+    for c in &status.requested {
+        say!("requested: {}", crate::component_text(c));
+    }
+}
+
+/// A command run in this process, straight against the Agent's socket.
+async fn direct(
+    config: BrokerConfig,
+    options: &BrokerOptions,
+    command: &BrokerCommand,
+) -> anyhow::Result<ExitCode> {
     let socket = config.agent_socket.clone().unwrap_or_default();
     let mut broker = Broker::connect(config).await.with_context(|| {
         format!("cannot reach the Agent at {} (is `teep agent serve` running?)", socket.display())
     })?;
-    let outcome = match &command {
+    let outcome = match command {
         BrokerCommand::RequestTa { component } => {
             broker.request_ta(&component_id(component)?).await
         }
@@ -72,41 +236,27 @@ pub async fn run(options: BrokerOptions, command: BrokerCommand) -> anyhow::Resu
             broker.unrequest_ta(&component_id(component)?).await
         }
         BrokerCommand::PolicyCheck => broker.request_policy_check().await,
+        BrokerCommand::Status => {
+            let status = broker.agent().handle().status().await;
+            let status = status.map_err(|e| anyhow::anyhow!("the Agent's status: {e}"))?;
+            print_daemon_status(&DaemonStatus {
+                installed: status
+                    .installed
+                    .into_iter()
+                    .map(|c| teep_broker::daemon_socket::ComponentView {
+                        component: c.component_id,
+                        sequence_number: c.sequence_number,
+                    })
+                    .collect(),
+                requested: status.requested,
+                ..DaemonStatus::default()
+            });
+            return Ok(ExitCode::SUCCESS);
+        }
+        BrokerCommand::Serve { .. } => anyhow::bail!("serve is handled above"),
     };
     match outcome {
-        Ok(report) => {
-            if options.verbose {
-                for event in &report.events {
-                    say!("{event}");
-                }
-            }
-            if report.sessions.is_empty() {
-                say!("nothing to do: the Agent has no session to run (already satisfied)");
-            }
-            for s in &report.sessions {
-                say!("session with {}: {} round trips", s.tam_uri, s.round_trips);
-            }
-            // A session can complete at the HTTP level while the Agent reported a failure.
-            let errors = report
-                .events
-                .iter()
-                .filter(|e| {
-                    matches!(
-                        e,
-                        teep_broker::Event::AgentAnswered { message: Some(m) }
-                            if m.kind == teep_broker::MessageKind::Error
-                    )
-                })
-                .count();
-            if errors > 0 {
-                eprintln!(
-                    "teep broker: the Agent answered {errors} TEEP Error message(s): an install or \
-                     delete failed (see the Agent's log, and `teep tam status` for the err-code)"
-                );
-                return Ok(ExitCode::from(1));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Ok(report) => Ok(print_outcome(&OperationOutcome::of(&report, 1), options.verbose)),
         Err(e) => {
             for event in broker.take_transcript() {
                 eprintln!("{event}");

@@ -24,10 +24,11 @@ use teep_cose::{PublicKey, SigningKey};
 use teep_tam::{Admin, ComponentKey, PolicyTarget, Tam, TamConfig, Wire};
 
 /// The public test vectors, beside the repository (shared/vectors).
-const DEFAULT_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
+pub(crate) const DEFAULT_VECTORS: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
 /// SUIT vendor and class identifiers of the published TEEP examples.
-const VENDOR_ID: [u8; 16] = hex_literal(b"c0ddd5f15243566087db4f5b0aa26c2f");
-const CLASS_ID: [u8; 16] = hex_literal(b"db42f7093d8c55baa8c5265fc5820f4e");
+pub(crate) const VENDOR_ID: [u8; 16] = hex_literal(b"c0ddd5f15243566087db4f5b0aa26c2f");
+pub(crate) const CLASS_ID: [u8; 16] = hex_literal(b"db42f7093d8c55baa8c5265fc5820f4e");
 
 const fn hex_literal(text: &[u8; 32]) -> [u8; 16] {
     const fn nibble(c: u8) -> u8 {
@@ -58,20 +59,24 @@ pub struct DemoArgs {
     /// Keep the temporary directory (TAM database, Agent state) and print its path.
     #[arg(long)]
     keep: bool,
+    /// Attested install: a Verifier in its own process, a TAM that requires attestation
+    /// (background-check model), and a device the Verifier does not endorse.
+    #[arg(long)]
+    attested: bool,
 }
 
 /// The Trusted Component the demo installs and the signer it trusts.
-struct Example {
-    envelope: Vec<u8>,
-    signer: SigningKey,
-    signer_public_pem: String,
-    origin: &'static str,
+pub(crate) struct Example {
+    pub(crate) envelope: Vec<u8>,
+    pub(crate) signer: SigningKey,
+    pub(crate) signer_public_pem: String,
+    pub(crate) origin: &'static str,
 }
 
 impl Example {
     /// The published example (suit_integrated, signed by the published example key), or, when
     /// the vectors are not there, a TC built and signed by teep-rs with a fresh key.
-    fn load(vectors: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn load(vectors: &Path) -> anyhow::Result<Self> {
         let dir = vectors.join("teep-protocol");
         if dir.join("suit_integrated.hex.txt").is_file() {
             let raw = std::fs::read(dir.join("suit_integrated.hex.txt"))?;
@@ -129,16 +134,16 @@ fn manifest_id(component: &teep_suit::ComponentId) -> teep_suit::ComponentId {
 
 /// One message as the demo saw it pass the Broker.
 #[derive(Debug, Clone, Serialize)]
-struct Seen {
-    from: &'static str,
-    summary: String,
-    bytes: usize,
+pub(crate) struct Seen {
+    pub(crate) from: &'static str,
+    pub(crate) summary: String,
+    pub(crate) bytes: usize,
 }
 
 /// An [`AgentSide`] that records (decoded) every message passing between TAM and Agent.
-struct Recording<A> {
-    inner: A,
-    seen: Vec<Seen>,
+pub(crate) struct Recording<A> {
+    pub(crate) inner: A,
+    pub(crate) seen: Vec<Seen>,
 }
 
 impl<A> Recording<A> {
@@ -223,21 +228,21 @@ impl<A: AgentSide> AgentSide for Recording<A> {
     }
 }
 
-type DemoBroker = Broker<Recording<IpcAgent<InProcess<software::SoftwareAgent>>>>;
+pub(crate) type DemoBroker = Broker<Recording<IpcAgent<InProcess<software::SoftwareAgent>>>>;
 
 /// What one step did and found.
 #[derive(Debug, Serialize)]
-struct Step {
-    name: &'static str,
-    ok: bool,
-    expected: String,
-    messages: Vec<Seen>,
-    round_trips: u32,
+pub(crate) struct Step {
+    pub(crate) name: &'static str,
+    pub(crate) ok: bool,
+    pub(crate) expected: String,
+    pub(crate) messages: Vec<Seen>,
+    pub(crate) round_trips: u32,
     /// How each session ended, from the Broker's transcript (HTTP status, session end).
-    endings: Vec<String>,
-    agent_has: Vec<String>,
-    tam_records: Vec<String>,
-    error: Option<String>,
+    pub(crate) endings: Vec<String>,
+    pub(crate) agent_has: Vec<String>,
+    pub(crate) tam_records: Vec<String>,
+    pub(crate) error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -253,20 +258,30 @@ struct Summary {
 }
 
 /// The running system.
-struct System {
-    broker: DemoBroker,
-    admin: Admin,
-    agent_kid: [u8; 32],
-    tam_uri: String,
-    database: String,
+pub(crate) struct System {
+    pub(crate) broker: DemoBroker,
+    pub(crate) admin: Admin,
+    pub(crate) agent_kid: [u8; 32],
+    pub(crate) tam_uri: String,
+    pub(crate) database: String,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Result<(), teep_tam::ServeError>>,
 }
 
 impl System {
     async fn start(dir: &Path, example: &Example) -> anyhow::Result<Self> {
+        Self::start_with(dir, example, TamConfig::default()).await
+    }
+
+    /// Starts the system with `tam_config` (its `state_dir` is set to `dir/tam`); the Agent's
+    /// state directory is `dir/agent`.
+    pub(crate) async fn start_with(
+        dir: &Path,
+        example: &Example,
+        tam_config: TamConfig,
+    ) -> anyhow::Result<Self> {
         // The TAM, on a loopback port the OS picks, with its SQLite file in `dir`.
-        let tam_config = TamConfig { state_dir: dir.join("tam"), ..TamConfig::default() };
+        let tam_config = TamConfig { state_dir: dir.join("tam"), ..tam_config };
         std::fs::create_dir_all(&tam_config.state_dir)?;
         let database = tam_config.database_url();
         teep_tam::TamKeys::load_or_generate(&tam_config).context("cannot create the TAM keys")?;
@@ -322,7 +337,7 @@ impl System {
 
     /// Runs one policy check and checks that afterwards both sides agree on `expect`
     /// (`Some(n)`: the TC at sequence `n`; `None`: not there).
-    async fn step(
+    pub(crate) async fn step(
         &mut self,
         name: &'static str,
         manifest: &ComponentKey,
@@ -409,7 +424,7 @@ impl System {
         step
     }
 
-    async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         match self.server.await {
             Ok(Ok(())) => Ok(()),
@@ -419,7 +434,7 @@ impl System {
     }
 }
 
-fn entry(component: &str, sequence: Option<u64>) -> String {
+pub(crate) fn entry(component: &str, sequence: Option<u64>) -> String {
     match sequence {
         Some(n) => format!("{component} @ {n}"),
         None => component.to_owned(),
@@ -428,6 +443,9 @@ fn entry(component: &str, sequence: Option<u64>) -> String {
 
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if args.attested {
+        return crate::demo_attested::run(args.json, args.vectors).await;
+    }
     crate::install_crypto_provider();
     let started = Instant::now();
     let example = Example::load(&args.vectors)?;
@@ -526,6 +544,11 @@ fn report_step(args: &DemoArgs, step: Option<&Step>) {
     if args.json {
         return;
     }
+    print_step(step);
+}
+
+/// Prints one step of the transcript: the messages, how the sessions ended, both sides' state.
+pub(crate) fn print_step(step: &Step) {
     say!("== {}: expect {}", step.name, step.expected);
     say!("  Broker → TAM  POST (empty body): open a session");
     for m in &step.messages {
@@ -544,6 +567,6 @@ fn report_step(args: &DemoArgs, step: Option<&Step>) {
     say!();
 }
 
-fn list(items: &[String]) -> String {
+pub(crate) fn list(items: &[String]) -> String {
     if items.is_empty() { "nothing".into() } else { items.join(", ") }
 }

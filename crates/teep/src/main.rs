@@ -16,9 +16,11 @@ macro_rules! say_raw {
 }
 
 mod agent;
+mod bench;
 mod broker;
 mod decode;
 mod demo;
+mod demo_attested;
 mod diag;
 mod manifest;
 mod tam;
@@ -34,7 +36,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "teep", version, about, long_about = None)]
 struct Cli {
     /// Log filter (tracing syntax, e.g. `info`, `teep_tam=debug`); `RUST_LOG` also works.
-    #[arg(long, global = true, env = "TEEP_LOG", default_value = "warn")]
+    #[arg(long, global = true, env = "TEEP_LOG", default_value = "warn,sqlx=error")]
     log: String,
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -82,6 +84,11 @@ enum Command {
     Manifest {
         #[command(subcommand)]
         command: manifest::ManifestCommand,
+    },
+    /// Load generators: `teep bench tam` drives simulated Agents against a TAM.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
     },
     /// Generate key pairs and print key thumbprints (TEEP kids).
     Keys {
@@ -204,6 +211,8 @@ mod out {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One TLS provider for every HTTP client and server in the process.
+    install_crypto_provider();
     init_logging(&cli.log, cli.log_format);
     match run(cli.command) {
         Ok(code) => code,
@@ -233,6 +242,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Decode(args) => run_decode(&args),
         Command::Demo(args) => runtime()?.block_on(demo::run(*args)),
         Command::Keys { command } => keys(command),
+        Command::Bench { command } => runtime()?.block_on(bench::run(command)),
         Command::Tam { command } => runtime()?.block_on(tam::run(command)),
         Command::Manifest { command } => manifest::run(command),
         Command::Verifier { command } => runtime()?.block_on(verifier::run(command)),

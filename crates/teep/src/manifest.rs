@@ -14,6 +14,7 @@ use clap::Subcommand;
 use serde::Deserialize;
 use teep_cose::{Algorithm, PublicKey, SigningKey};
 use teep_suit::builder::{ManifestBuilder, Payload};
+use teep_suit::tool;
 use teep_suit::{ComponentId, Envelope, MacKey, TrustAnchors};
 
 /// `teep manifest` subcommands.
@@ -33,6 +34,58 @@ pub enum ManifestCommand {
         #[arg(long, short)]
         out: PathBuf,
     },
+    /// Re-sign an existing envelope (recomputes the manifest digest; one new authentication
+    /// block replaces the old ones).
+    Sign {
+        /// The envelope file (binary, or hex text with `#` comments).
+        envelope: PathBuf,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Where to write the envelope.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Sever members of an envelope: each is replaced in the manifest by its digest and
+    /// carried in the envelope (or written to --detach DIR); then re-signs.
+    Sever {
+        /// The envelope file (binary, or hex text with `#` comments).
+        envelope: PathBuf,
+        /// Members to sever (default: every inline severable member).
+        #[arg(long, value_enum)]
+        member: Vec<SeverableMember>,
+        /// Leave the severed members out of the envelope and write them as
+        /// DIR/<member>.cbor (the bstr the manifest digest covers).
+        #[arg(long)]
+        detach: Option<PathBuf>,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Where to write the envelope.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Encrypt an integrated payload of an envelope for a device key (ECDH-ES + A128KW) or a
+    /// shared key-encryption key (A128KW/A192KW/A256KW); then re-signs.
+    Encrypt {
+        /// The envelope file (binary, or hex text with `#` comments).
+        envelope: PathBuf,
+        /// The integrated payload's key in the envelope.
+        #[arg(long, default_value = "#tc")]
+        payload: String,
+        /// The device's P-256 public key (SPKI PEM); repeatable.
+        #[arg(long)]
+        recipient: Vec<PathBuf>,
+        /// A shared key-encryption key (hex: 16, 24 or 32 bytes); repeatable.
+        #[arg(long)]
+        kek: Vec<String>,
+        /// Content algorithm: A128GCM, A256GCM, A128CTR, A256CTR, ChaCha20/Poly1305.
+        #[arg(long, default_value = "A128GCM")]
+        alg: String,
+        #[command(flatten)]
+        signer: SignerArgs,
+        /// Where to write the envelope.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
     /// Print a SUIT envelope in annotated diagnostic notation, checking digests and signatures
     /// against the given keys.
     Inspect {
@@ -45,6 +98,104 @@ pub enum ManifestCommand {
         #[arg(long)]
         hmac_key: Vec<String>,
     },
+}
+
+/// How `sign`, `sever` and `encrypt` authenticate the result.
+#[derive(clap::Args, Debug)]
+pub struct SignerArgs {
+    /// Signing key (PKCS#8 PEM): P-256 signs ESP256 (RFC 6979 deterministic), Ed25519 signs
+    /// Ed25519.
+    #[arg(long, conflicts_with = "hmac_key")]
+    key: Option<PathBuf>,
+    /// Authenticate with COSE_Mac0 (HMAC 256/256) under this hex key (>= 32 bytes).
+    #[arg(long)]
+    hmac_key: Option<String>,
+    /// kid of the COSE_Mac0 (text).
+    #[arg(long, requires = "hmac_key")]
+    hmac_kid: Option<String>,
+    /// Leave out the kid (the signer's RFC 9679 thumbprint) of a COSE_Sign1.
+    #[arg(long)]
+    no_kid: bool,
+}
+
+/// A severable manifest member (draft-ietf-suit-manifest-34 §8.4.12, trust domains).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeverableMember {
+    /// suit-dependency-resolution (15).
+    DependencyResolution,
+    /// suit-payload-fetch (16).
+    PayloadFetch,
+    /// suit-candidate-verification (18).
+    CandidateVerification,
+    /// suit-install (20).
+    Install,
+    /// suit-text (23).
+    Text,
+}
+
+impl SeverableMember {
+    fn key(self) -> u64 {
+        match self {
+            SeverableMember::DependencyResolution => 15,
+            SeverableMember::PayloadFetch => 16,
+            SeverableMember::CandidateVerification => 18,
+            SeverableMember::Install => 20,
+            SeverableMember::Text => 23,
+        }
+    }
+
+    fn name(key: u64) -> &'static str {
+        match key {
+            15 => "dependency-resolution",
+            16 => "payload-fetch",
+            18 => "candidate-verification",
+            20 => "install",
+            _ => "text",
+        }
+    }
+}
+
+/// Key material behind [`SignerArgs`].
+enum Signer {
+    Key(SigningKey),
+    Mac(zeroize::Zeroizing<Vec<u8>>, Option<Vec<u8>>),
+}
+
+impl Signer {
+    fn load(args: &SignerArgs) -> anyhow::Result<Self> {
+        match (&args.key, &args.hmac_key) {
+            (Some(path), None) => {
+                let pem = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("read {}", path.display()))?,
+                );
+                Ok(Signer::Key(SigningKey::from_pkcs8_pem(&pem).map_err(anyhow::Error::msg)?))
+            }
+            (None, Some(hex_key)) => {
+                let key = zeroize::Zeroizing::new(hex::decode(hex_key).context("hmac key")?);
+                Ok(Signer::Mac(key, args.hmac_kid.as_ref().map(|k| k.as_bytes().to_vec())))
+            }
+            _ => bail!("give --key or --hmac-key"),
+        }
+    }
+
+    fn authenticator(&self, with_kid: bool) -> tool::Authenticator<'_> {
+        match self {
+            Signer::Key(key) => tool::Authenticator::Sign1 { key, alg: None, with_kid },
+            Signer::Mac(key, kid) => tool::Authenticator::Mac0 { key, kid: kid.as_deref() },
+        }
+    }
+}
+
+fn read_envelope(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let raw = crate::input::read(path, crate::input::DOCUMENT_LIMIT)?;
+    crate::decode::input_bytes(&raw).map_err(anyhow::Error::msg)
+}
+
+fn write_out(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(out, bytes).with_context(|| format!("write {}", out.display()))?;
+    say!("wrote {} ({} bytes)", out.display(), bytes.len());
+    Ok(())
 }
 
 /// A manifest description (TOML or JSON).
@@ -71,6 +222,35 @@ struct Description {
     /// Put the signer's RFC 9679 thumbprint as kid (default true).
     kid: Option<bool>,
     encrypt: Option<Encrypt>,
+    /// Further components (indices 1, 2, ...).
+    #[serde(default)]
+    components: Vec<ExtraComponent>,
+    /// Dependency manifests (draft-ietf-suit-trust-domains).
+    #[serde(default)]
+    dependencies: Vec<DependencyDescription>,
+}
+
+/// A further component of a description.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct ExtraComponent {
+    component: Vec<String>,
+    payload_file: PathBuf,
+    uri: Option<String>,
+    /// Envelope key of an integrated payload (required unless `uri` is given).
+    integrated_key: Option<String>,
+}
+
+/// A dependency of a description.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct DependencyDescription {
+    /// The dependency's signed envelope (binary, or hex text).
+    envelope: PathBuf,
+    /// suit-dependency-prefix (default: the dependency's manifest-component-id).
+    prefix: Option<Vec<String>>,
+    /// Where the device fetches it (default: integrated as `#dep<N>`).
+    uri: Option<String>,
 }
 
 /// Encrypt the integrated payload for a device.
@@ -93,6 +273,68 @@ pub fn run(command: ManifestCommand) -> anyhow::Result<ExitCode> {
             let bytes = build(&description, key.as_deref(), hmac_key.as_deref())?;
             std::fs::write(&out, &bytes).with_context(|| format!("write {}", out.display()))?;
             say!("wrote {} ({} bytes)", out.display(), bytes.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        ManifestCommand::Sign { envelope, signer, out } => {
+            let bytes = read_envelope(&envelope)?;
+            let key = Signer::load(&signer)?;
+            write_out(&out, &tool::resign(&bytes, &key.authenticator(!signer.no_kid))?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ManifestCommand::Sever { envelope, member, detach, signer, out } => {
+            let bytes = read_envelope(&envelope)?;
+            let key = Signer::load(&signer)?;
+            let keys: Vec<u64> = member.iter().map(|m| m.key()).collect();
+            let severed =
+                tool::sever(&bytes, &keys, detach.is_some(), &key.authenticator(!signer.no_kid))?;
+            if let Some(dir) = &detach {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("create {}", dir.display()))?;
+                for (k, whole) in &severed.detached {
+                    let path = dir.join(format!("{}.cbor", SeverableMember::name(*k)));
+                    std::fs::write(&path, whole)
+                        .with_context(|| format!("write {}", path.display()))?;
+                    say!(
+                        "detached {} ({} bytes, digest {}) to {}",
+                        SeverableMember::name(*k),
+                        whole.len(),
+                        hex::encode(teep_suit::SuitDigest::sha256(whole).encode()),
+                        path.display()
+                    );
+                }
+            }
+            write_out(&out, &severed.envelope)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ManifestCommand::Encrypt { envelope, payload, recipient, kek, alg, signer, out } => {
+            let bytes = read_envelope(&envelope)?;
+            let key = Signer::load(&signer)?;
+            let mut devices = Vec::new();
+            for path in &recipient {
+                let pem = std::fs::read_to_string(path)
+                    .with_context(|| format!("read {}", path.display()))?;
+                devices.push(PublicKey::from_spki_pem(&pem).map_err(anyhow::Error::msg)?);
+            }
+            let mut keks = Vec::new();
+            for k in &kek {
+                keks.push(zeroize::Zeroizing::new(hex::decode(k).context("kek")?));
+            }
+            let mut recipients: Vec<tool::Recipient<'_>> =
+                devices.iter().map(tool::Recipient::Device).collect();
+            recipients.extend(keks.iter().map(|k| tool::Recipient::Kek(k.as_slice())));
+            if recipients.is_empty() {
+                bail!("give --recipient or --kek");
+            }
+            let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+            let sealed = tool::encrypt_payload(
+                &mut rng,
+                &bytes,
+                &payload,
+                &recipients,
+                content_alg(&alg)?,
+                &key.authenticator(!signer.no_kid),
+            )?;
+            write_out(&out, &sealed)?;
             Ok(ExitCode::SUCCESS)
         }
         ManifestCommand::Inspect { envelope, key, hmac_key } => {
@@ -133,6 +375,23 @@ fn build(path: &Path, key: Option<&Path>, hmac: Option<&str>) -> anyhow::Result<
         .with_kid(desc.kid.unwrap_or(true));
     if let Some(id) = &desc.manifest_component_id {
         b = b.manifest_component_id(component(id)?);
+    }
+    for extra in &desc.components {
+        let path = base.join(&extra.payload_file);
+        let data =
+            std::fs::read(&path).with_context(|| format!("read payload {}", path.display()))?;
+        let payload = match (&extra.uri, &extra.integrated_key) {
+            (Some(uri), None) => Payload::uri_for(uri.clone(), &data),
+            (None, Some(key)) => Payload::Integrated { key: key.clone(), data },
+            _ => bail!("a further component needs exactly one of uri and integrated_key"),
+        };
+        b = b.component(component(&extra.component)?, payload);
+    }
+    for dep in &desc.dependencies {
+        let path = base.join(&dep.envelope);
+        let envelope = read_envelope(&path)?;
+        let prefix = dep.prefix.as_deref().map(component).transpose()?;
+        b = b.dependency(teep_suit::builder::Dependency { envelope, prefix, uri: dep.uri.clone() });
     }
     if let Some(t) = &desc.text {
         b = b.description(t.clone());

@@ -137,6 +137,18 @@ pub enum TcCommand {
     Add {
         /// The envelope file.
         envelope: PathBuf,
+        /// Mark the component as remediation: a device whose attestation failed or is
+        /// missing gets remediation components only.
+        #[arg(long)]
+        remediation: bool,
+    },
+    /// Mark (or with `--off` unmark) a catalog component as remediation.
+    Remediation {
+        /// Component id: parts separated by `/`, each text or `0x`-prefixed hex.
+        component: String,
+        /// Remove the mark.
+        #[arg(long)]
+        off: bool,
     },
     /// List the catalog.
     List,
@@ -163,6 +175,17 @@ pub enum DeviceCommand {
         /// Numbering the device's Agent speaks.
         #[arg(long, value_enum, default_value_t = crate::Wire::Rfc)]
         wire: crate::Wire,
+        /// The device's SUIT report public key (the Agent's `report-key.pub.pem`): its SUIT
+        /// reports must then be signed with it (draft-ietf-suit-report §4).
+        #[arg(long)]
+        report_key: Option<PathBuf>,
+    },
+    /// Enrol or replace the SUIT report key of an enrolled device.
+    ReportKey {
+        /// Device thumbprint (hex, or a unique prefix of at least 8 digits).
+        device: String,
+        /// The report public key file (SPKI PEM, JWK or COSE_Key).
+        key: PathBuf,
     },
     /// List devices.
     List,
@@ -333,7 +356,7 @@ async fn signer(admin: &Admin, command: SignerCommand) -> anyhow::Result<ExitCod
 
 async fn tc(admin: &Admin, command: TcCommand) -> anyhow::Result<ExitCode> {
     match command {
-        TcCommand::Add { envelope } => {
+        TcCommand::Add { envelope, remediation } => {
             let raw = crate::input::read(&envelope, crate::input::DOCUMENT_LIMIT)?;
             let bytes = crate::decode::input_bytes(&raw)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", envelope.display()))?;
@@ -347,11 +370,27 @@ async fn tc(admin: &Admin, command: TcCommand) -> anyhow::Result<ExitCode> {
                 row.envelope_len,
                 row.signer
             );
+            if remediation {
+                let key = ComponentKey::from_cbor(&row.component_id)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                admin.set_remediation(&key, true, unix_now()).await?;
+                say!("marked {key} as remediation");
+            }
+        }
+        TcCommand::Remediation { component: c, off } => {
+            admin.set_remediation(&component(&c)?, !off, unix_now()).await?;
+            say!("{c}: remediation {}", if off { "off" } else { "on" });
         }
         TcCommand::List => {
+            let remediation = admin.remediation().await?;
             for row in admin.tcs().await? {
+                let mark = if remediation.iter().any(|k| k.as_cbor() == row.component_id) {
+                    "\tremediation"
+                } else {
+                    ""
+                };
                 say!(
-                    "{}\tsequence {}\t{} bytes\tsigner {}",
+                    "{}\tsequence {}\t{} bytes\tsigner {}{mark}",
                     ComponentKey::from_cbor(&row.component_id)
                         .map(|c| c.to_string())
                         .unwrap_or_else(|_| hex::encode(&row.component_id)),
@@ -371,14 +410,36 @@ async fn tc(admin: &Admin, command: TcCommand) -> anyhow::Result<ExitCode> {
 
 async fn device(admin: &Admin, command: DeviceCommand) -> anyhow::Result<ExitCode> {
     match command {
-        DeviceCommand::Add { key, label, wire } => {
+        DeviceCommand::Add { key, label, wire, report_key } => {
             let bytes = crate::input::read(&key, crate::input::KEY_LIMIT)?;
+            let report = match &report_key {
+                Some(path) => Some(crate::input::read(path, crate::input::KEY_LIMIT)?),
+                None => None,
+            };
             let wire = match wire {
                 crate::Wire::Rfc => Wire::Rfc,
                 crate::Wire::Legacy => Wire::Legacy,
             };
             let row = admin.enroll_device(&bytes, label.as_deref(), wire, unix_now()).await?;
+            if let Some(report) = report {
+                let id: [u8; 32] = row
+                    .thumbprint
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("thumbprint is not 32 bytes"))?;
+                if let Err(e) = admin.set_report_key(&id, &report, unix_now()).await {
+                    // Enrolment and key go together: do not leave a device without its key.
+                    admin.remove_device(&id).await?;
+                    return Err(e.into());
+                }
+            }
             say!("device {} enrolled", hex::encode(&row.thumbprint));
+        }
+        DeviceCommand::ReportKey { device, key } => {
+            let id = admin.resolve_device(&device).await?;
+            let bytes = crate::input::read(&key, crate::input::KEY_LIMIT)?;
+            admin.set_report_key(&id, &bytes, unix_now()).await?;
+            say!("report key of device {} set", hex::encode(id));
         }
         DeviceCommand::List => {
             for row in admin.devices().await? {
@@ -505,6 +566,35 @@ async fn status(admin: &Admin, device: &str) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| hex::encode(&rule.component_id)),
             rule.min_sequence,
             if rule.device == "*" { "every device" } else { "this device" }
+        );
+    }
+    match &s.report_key {
+        Some(key) => say!(
+            "  report key {}",
+            teep_cose::PublicKey::from_cose_key(key)
+                .map(|k| hex::encode(k.thumbprint()))
+                .unwrap_or_else(|_| "(unreadable)".into())
+        ),
+        None => say!("  report key none enrolled (signed reports are read unverified)"),
+    }
+    say!("  SUIT reports:");
+    for r in &s.reports {
+        say!(
+            "    {}	{}	{}	{}{}	{}",
+            crate::format_time(r.received_at),
+            r.message,
+            if r.success {
+                "success".to_owned()
+            } else {
+                format!("failed: {}", r.reason.as_deref().unwrap_or("?"))
+            },
+            r.protection,
+            if r.verified { " (verified)" } else { "" },
+            if r.manifest_uri.is_empty() {
+                "-".into()
+            } else {
+                r.manifest_uri.escape_debug().to_string()
+            }
         );
     }
     say!("  recent events:");

@@ -33,6 +33,23 @@ impl<P: AgentPlatform> Service for Agent<P> {
             }
             Request::RequestPolicyCheck => Response::TamUris(self.request_policy_check()),
             Request::Status => Response::Status(status(self)),
+            Request::Attest { nonce } => {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                match self.passport_evidence(&nonce, now) {
+                    Ok(evidence) => Response::Evidence(evidence),
+                    Err(e) => {
+                        Response::Error { kind: ErrorKind::BadRequest, message: e.to_string() }
+                    }
+                }
+            }
+            Request::PresentAttestationResult { nonce, result } => {
+                match self.present_attestation_result(nonce, result) {
+                    Ok(()) => Response::Accepted,
+                    Err(e) => {
+                        Response::Error { kind: ErrorKind::BadRequest, message: e.to_string() }
+                    }
+                }
+            }
         }
     }
 }

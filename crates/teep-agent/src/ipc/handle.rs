@@ -67,6 +67,32 @@ pub trait AgentHandle: Send + Sync {
         }
     }
 
+    /// Passport model: Evidence bound to `nonce`, for a Verifier ([`crate::passport`]).
+    fn attest(&self, nonce: &[u8]) -> impl Future<Output = Result<Vec<u8>, IpcError>> + Send {
+        let request = Request::Attest { nonce: nonce.to_vec() };
+        async move {
+            match self.call(request).await? {
+                Response::Evidence(evidence) => Ok(evidence),
+                other => Err(unexpected(other, "Attest")),
+            }
+        }
+    }
+
+    /// Passport model: hands the Agent the Attestation Result for `nonce`.
+    fn present_attestation_result(
+        &self,
+        nonce: &[u8],
+        result: Vec<u8>,
+    ) -> impl Future<Output = Result<(), IpcError>> + Send {
+        let request = Request::PresentAttestationResult { nonce: nonce.to_vec(), result };
+        async move {
+            match self.call(request).await? {
+                Response::Accepted => Ok(()),
+                other => Err(unexpected(other, "PresentAttestationResult")),
+            }
+        }
+    }
+
     /// Status: installed components and pending requests.
     fn status(&self) -> impl Future<Output = Result<AgentStatus, IpcError>> + Send {
         async move {

@@ -10,10 +10,14 @@
 //!         / [3, component-id]                             ; UnrequestTA
 //!         / [4]                                           ; RequestPolicyCheck
 //!         / [5]                                           ; Status
+//!         / [6, nonce: bstr]                              ; Attest (passport model)
+//!         / [7, nonce: bstr, attestation-result: bstr]    ; PresentAttestationResult
 //! response = [0, teep-message: bstr]     ; empty bstr: nothing to send to the TAM
 //!          / [1, tam-uri: tstr / null]   ; null: nothing to do
 //!          / [2, [* tam-uri: tstr]]
 //!          / [3, status]
+//!          / [4, evidence: bstr]         ; answer to Attest
+//!          / [5]                         ; PresentAttestationResult accepted
 //!          / [15, error-kind: uint, message: tstr]
 //! component-id = [* bstr]                ; SUIT_Component_Identifier
 //! status = [agent-kid: bstr, installed: [* installed-component],
@@ -64,6 +68,20 @@ pub enum Request {
     RequestPolicyCheck,
     /// Ask for the Agent's installed components and pending requests.
     Status,
+    /// Passport model (RFC 9334 §5.1): ask for Evidence bound to `nonce`, for the Broker to
+    /// take to a Verifier ([`crate::passport`]).
+    Attest {
+        /// The nonce (eat_nonce), normally the challenge of the QueryRequest at hand.
+        nonce: Vec<u8>,
+    },
+    /// Passport model: hand the Agent the Attestation Result the Verifier returned for
+    /// `nonce`; the QueryResponse to that challenge presents it.
+    PresentAttestationResult {
+        /// The nonce the result is bound to.
+        nonce: Vec<u8>,
+        /// The signed Attestation Result.
+        result: Vec<u8>,
+    },
 }
 
 /// The Agent's answer to one [`Request`].
@@ -77,6 +95,10 @@ pub enum Response {
     TamUris(Vec<String>),
     /// Answer to `Status`.
     Status(AgentStatus),
+    /// Answer to `Attest`: the Evidence.
+    Evidence(Vec<u8>),
+    /// Answer to `PresentAttestationResult`: the result is kept.
+    Accepted,
     /// The call failed.
     Error {
         /// What kind of failure.
@@ -228,6 +250,12 @@ impl Request {
             Self::Status => {
                 e.array(1)?.u8(5)?;
             }
+            Self::Attest { nonce } => {
+                e.array(2)?.u8(6)?.bytes(nonce)?;
+            }
+            Self::PresentAttestationResult { nonce, result } => {
+                e.array(3)?.u8(7)?.bytes(nonce)?.bytes(result)?;
+            }
         }
         Ok(())
     }
@@ -251,7 +279,13 @@ impl Request {
             (3, 2) => Self::UnrequestTa { component_id: d.component_id()? },
             (4, 1) => Self::RequestPolicyCheck,
             (5, 1) => Self::Status,
-            (1..=5, _) => return Err(d.malformed("array of the operation's length")),
+            (6, 2) => Self::Attest { nonce: d.bytes()?.to_vec() },
+            (7, 3) => {
+                let nonce = d.bytes()?.to_vec();
+                let result = d.bytes()?.to_vec();
+                Self::PresentAttestationResult { nonce, result }
+            }
+            (1..=7, _) => return Err(d.malformed("array of the operation's length")),
             (op, _) => return Err(MessageError::UnknownOperation(op)),
         };
         d.finish()?;
@@ -308,6 +342,12 @@ impl Response {
                     }
                 }
             }
+            Self::Evidence(bytes) => {
+                e.array(2)?.u8(4)?.bytes(bytes)?;
+            }
+            Self::Accepted => {
+                e.array(1)?.u8(5)?;
+            }
             Self::Error { kind, message } => {
                 e.array(3)?.u8(15)?.u64(kind.code())?.str(message)?;
             }
@@ -332,12 +372,14 @@ impl Response {
                 Self::TamUris(uris)
             }
             (3, 2) => Self::Status(d.status()?),
+            (4, 2) => Self::Evidence(d.bytes()?.to_vec()),
+            (5, 1) => Self::Accepted,
             (15, 3) => {
                 let kind = ErrorKind::from_code(d.uint()?);
                 let message = d.text()?;
                 Self::Error { kind, message }
             }
-            (0..=3 | 15, _) => return Err(d.malformed("array of the operation's length")),
+            (0..=5 | 15, _) => return Err(d.malformed("array of the operation's length")),
             (op, _) => return Err(MessageError::UnknownOperation(op)),
         };
         d.finish()?;
@@ -498,6 +540,8 @@ mod tests {
             Request::UnrequestTa { component_id: vec![vec![0; 16], vec![]] },
             Request::RequestPolicyCheck,
             Request::Status,
+            Request::Attest { nonce: vec![7; 16] },
+            Request::PresentAttestationResult { nonce: vec![7; 16], result: vec![1, 2, 3] },
         ]
     }
 
@@ -520,6 +564,8 @@ mod tests {
             }),
             Response::Error { kind: ErrorKind::Rejected, message: "bad signature".into() },
             Response::Error { kind: ErrorKind::Other(99), message: String::new() },
+            Response::Evidence(vec![0xd2; 40]),
+            Response::Accepted,
         ]
     }
 

@@ -32,7 +32,7 @@
 //! max_payload_bytes = 268435456
 //!
 //! [reports]                         # SUIT reports in Success/Error (draft-ietf-suit-report)
-//! protect = "sign"                  # "none" (default), "sign" or "encrypt"
+//! protect = "sign"                  # "none" (default; `init` writes "sign"), "sign", "encrypt"
 //! key_file = "report-key.pem"       # the report key, distinct from the TEEP key
 //! encrypt_to = "-----BEGIN PUBLIC KEY-----..."  # the TAM's P-256 key, for "encrypt"
 //! ```

@@ -7,7 +7,8 @@
 //!   attest-key.pem       the attestation key (software attester), PKCS#8 PEM, mode 0600
 //!   attest-key.pub.pem   its public key: the Endorsement to give the Verifier
 //!   report-key.pem       the SUIT report signing key, PKCS#8 PEM, mode 0600
-//!   report-key.pub.pem   its public key, for whoever verifies the reports (the TAM)
+//!   report-key.pub.pem   its public key, to enrol at the TAM (`--report-key`); init
+//!                        writes `[reports] protect = "sign"`
 //!   device-key.pem       the P-256 payload decryption key (ECDH-ES + AES-KW), mode 0600
 //!   device-key.pub.pem   its public key, for TC developers who encrypt payloads
 //!   keywrap-keys.json    optional AES key-wrap keys (mode 0600, see keys.rs)
@@ -138,6 +139,12 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Initialized, InitError>
             KeyKind::P256 => super::config::SuiteName::Esp256,
             KeyKind::Ed25519 => super::config::SuiteName::Ed25519,
         });
+    }
+    // SUIT reports are signed with the report key generated below (draft-ietf-suit-report
+    // §4): a TAM that enrolled its public half verifies them, others read them unverified.
+    // Edit config.toml for unprotected reports.
+    if config.reports.protect == super::config::ReportProtection::None {
+        config.reports.protect = super::config::ReportProtection::Sign;
     }
     let attestation_key = dir.join(&config.attestation.key_file);
     // An attestation key provisioned before init (by a manufacturer) is kept.

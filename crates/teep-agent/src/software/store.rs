@@ -17,6 +17,11 @@
 //! rename), then applies it and removes the journal. Opening the store replays a journal left
 //! by a crash and drops leftover staging files, so a crash leaves the old or the new state.
 //!
+//! Every step of that path is a [`FaultPoint`] at which a test can make the process abort
+//! (selected by the environment variable [`FAULT_POINT_ENV`] at [`SoftwareTee::open`] or by
+//! [`SoftwareTee::set_fault_point`]; inert otherwise and never selectable by peer input). The
+//! crash test `tests/crash.rs` aborts a child Agent at each of them and checks the store.
+//!
 //! Dependency manifests (draft-ietf-suit-trust-domains §6.3, §5.2 unlink semantics): the
 //! records staged by [`Platform::stage_dependency_record`] are committed in the same journal as
 //! the root record, which lists them in its `dependencies`. A manifest stays installed while
@@ -42,6 +47,10 @@ use super::fetch::{Fetcher, PayloadDownload};
 
 use super::{COMPONENTS_DIR, JOURNAL_DIR, MANIFESTS_DIR, STAGING_DIR};
 
+pub mod fault;
+
+pub use fault::{FAULT_POINT_ENV, FaultPoint};
+
 const JOURNAL_FILE: &str = "commit.json";
 
 /// Errors opening or recovering the store.
@@ -59,6 +68,8 @@ pub enum StoreError {
     Corrupt(String),
     /// Another process (another Agent) holds the state directory's lock.
     InUse(PathBuf),
+    /// [`FAULT_POINT_ENV`] is set to something that names no fault point.
+    FaultPoint(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -67,6 +78,9 @@ impl std::fmt::Display for StoreError {
             Self::Io { what, source } => write!(f, "component store: {what}: {source}"),
             Self::Corrupt(what) => write!(f, "component store corrupt: {what}"),
             Self::InUse(dir) => write!(f, "another Agent is using {}", dir.display()),
+            Self::FaultPoint(value) => {
+                write!(f, "{FAULT_POINT_ENV}={value:?} names no fault point")
+            }
         }
     }
 }
@@ -205,6 +219,8 @@ pub struct SoftwareTee {
     reader: Option<(ComponentId, File)>,
     /// The exclusive lock on the state directory, held while the store is open.
     _lock: File,
+    /// The step at which a crash test makes the process abort ([`fault`]).
+    fault: Option<FaultPoint>,
 }
 
 impl std::fmt::Debug for SoftwareTee {
@@ -231,6 +247,7 @@ impl SoftwareTee {
             device: decode(&config.device.device_ids),
         };
         let fetcher = Fetcher::from_config(config);
+        let fault = fault_point_from_env()?;
         let lock = lock_dir(root)?;
         let mut tee = Self {
             root: root.to_path_buf(),
@@ -245,12 +262,19 @@ impl SoftwareTee {
             keys: Vec::new(),
             reader: None,
             _lock: lock,
+            fault,
         };
         for dir in [COMPONENTS_DIR, MANIFESTS_DIR, STAGING_DIR, JOURNAL_DIR] {
             fs::create_dir_all(root.join(dir)).map_err(io_err(format!("create {dir}/")))?;
         }
         tee.recover()?;
         Ok(tee)
+    }
+
+    /// Selects the step of the commit path at which the process aborts (crash tests only;
+    /// `None`: never). [`SoftwareTee::open`] sets it from [`FAULT_POINT_ENV`].
+    pub fn set_fault_point(&mut self, point: Option<FaultPoint>) {
+        self.fault = point;
     }
 
     /// The installed manifests, by manifest component id.
@@ -406,7 +430,7 @@ impl SoftwareTee {
 
     /// Applies journal operations; each is idempotent so a replay after a crash is safe.
     fn apply(&self, ops: &[JournalOp]) -> Result<(), StoreError> {
-        for op in ops {
+        for (i, op) in ops.iter().enumerate() {
             match op {
                 JournalOp::Rename { from, to } => {
                     let (from, to) = (self.inside(from)?, self.inside(to)?);
@@ -423,10 +447,12 @@ impl SoftwareTee {
                     Err(e) => return Err(io_err(format!("delete {path}"))(e)),
                 },
             }
+            fault::check(self.fault, FaultPoint::AfterOp(i.saturating_add(1)));
         }
         for dir in [COMPONENTS_DIR, MANIFESTS_DIR] {
             sync_dir(&self.root.join(dir))?;
         }
+        fault::check(self.fault, FaultPoint::Applied);
         Ok(())
     }
 
@@ -457,7 +483,9 @@ impl SoftwareTee {
         let ops = self.prepare_commit(record)?;
         self.apply(&ops)?;
         fs::remove_file(self.journal_path()).map_err(io_err("remove journal"))?;
-        sync_dir(&self.root.join(JOURNAL_DIR))
+        sync_dir(&self.root.join(JOURNAL_DIR))?;
+        fault::check(self.fault, FaultPoint::JournalRemoved);
+        Ok(())
     }
 
     /// Everything up to the commit point: staged files synced, journal published.
@@ -465,6 +493,7 @@ impl SoftwareTee {
         &mut self,
         record: Option<&InstallRecord<'_>>,
     ) -> Result<Vec<JournalOp>, StoreError> {
+        fault::check(self.fault, FaultPoint::CommitBegun);
         let mut ops = Vec::new();
         let staged = std::mem::take(&mut self.staged);
         let dependencies = std::mem::take(&mut self.staged_dependencies);
@@ -626,7 +655,9 @@ impl SoftwareTee {
                 to: format!("{MANIFESTS_DIR}/{stem}.seq"),
             });
         }
+        fault::check(self.fault, FaultPoint::StagingWritten);
         sync_dir(&self.root.join(STAGING_DIR))?;
+        fault::check(self.fault, FaultPoint::StagingSynced);
 
         // The commit point: once the journal is in place the new state wins.
         let journal_dir = self.root.join(JOURNAL_DIR);
@@ -635,16 +666,30 @@ impl SoftwareTee {
         {
             let mut f = File::create(&tmp).map_err(io_err("create journal"))?;
             f.write_all(&bytes).map_err(io_err("write journal"))?;
+            fault::check(self.fault, FaultPoint::JournalWritten);
             f.sync_all().map_err(io_err("sync journal"))?;
         }
+        fault::check(self.fault, FaultPoint::JournalSynced);
         fs::rename(&tmp, self.journal_path()).map_err(io_err("publish journal"))?;
         sync_dir(&journal_dir)?;
+        fault::check(self.fault, FaultPoint::JournalPublished);
         Ok(ops)
     }
 
     fn staged_image(&mut self, component: &ComponentId) -> Result<&mut Staged, PlatformError> {
         self.staged.get_mut(component).ok_or(PlatformError::UnknownComponent)
     }
+}
+
+/// The fault point named by [`FAULT_POINT_ENV`], if it is set (crash tests only).
+fn fault_point_from_env() -> Result<Option<FaultPoint>, StoreError> {
+    let Some(value) = std::env::var_os(FAULT_POINT_ENV) else {
+        return Ok(None);
+    };
+    let text = value.to_string_lossy();
+    let point = FaultPoint::parse(&text).ok_or_else(|| StoreError::FaultPoint(text.to_string()))?;
+    tracing::warn!(fault_point = %point, "crash test: the Agent aborts at this fault point");
+    Ok(Some(point))
 }
 
 /// Takes the exclusive lock of the state directory `root` (flock on `agent.lock`), so that two
@@ -723,6 +768,16 @@ impl Platform for SoftwareTee {
     /// keeps its number, so replaying its old envelope is refused as a rollback.
     fn installed_sequence_number(&self, manifest_id: &ComponentId) -> Option<u64> {
         self.highest_sequence_number(manifest_id)
+    }
+
+    /// The envelope of an installed manifest, so that removal can run its suit-uninstall
+    /// section; `None` when it is not installed or its file cannot be read.
+    fn installed_envelope(&mut self, manifest_id: &ComponentId) -> Option<Vec<u8>> {
+        if !self.manifests.contains_key(manifest_id) {
+            return None;
+        }
+        let path = self.root.join(MANIFESTS_DIR).join(format!("{}.suit", file_stem(manifest_id)));
+        std::fs::read(path).ok()
     }
 
     fn stage_begin(&mut self, component: &ComponentId) -> Result<(), PlatformError> {

@@ -63,6 +63,14 @@ pub struct MemPlatform {
     pub staged_deps: Vec<(ComponentId, u64, Vec<ComponentId>)>,
     /// Whether dependency records are accepted.
     pub dependencies: bool,
+    /// Severed members the platform can fetch by reference: manifest key -> member bytes.
+    pub severed: BTreeMap<u64, Vec<u8>>,
+    /// (reference-uri, key) of every severed member fetch.
+    pub severed_fetches: Vec<(Option<String>, u64)>,
+    /// Installed envelopes by manifest id (kept at commit, for suit-uninstall).
+    pub envelopes: BTreeMap<ComponentId, Vec<u8>>,
+    /// Every component unlink staged (a log, never cleared).
+    pub unlinks: Vec<ComponentId>,
 }
 
 impl MemPlatform {
@@ -86,6 +94,16 @@ impl MemPlatform {
 
 impl Platform for MemPlatform {
     type Download = BytesDownload;
+
+    fn fetch_severed(
+        &mut self,
+        reference_uri: Option<&str>,
+        key: u64,
+        _digest: &teep_suit::SuitDigest,
+    ) -> Result<Option<Vec<u8>>, PlatformError> {
+        self.severed_fetches.push((reference_uri.map(str::to_owned), key));
+        Ok(self.severed.get(&key).cloned())
+    }
 
     fn fetch(&mut self, uri: &str, _args: Option<&[u8]>) -> Result<BytesDownload, PlatformError> {
         self.fetches.push(uri.to_string());
@@ -142,7 +160,12 @@ impl Platform for MemPlatform {
         Ok(n)
     }
 
+    fn installed_envelope(&mut self, manifest_id: &ComponentId) -> Option<Vec<u8>> {
+        self.envelopes.get(manifest_id).cloned()
+    }
+
     fn stage_unlink(&mut self, c: &ComponentId) -> Result<(), PlatformError> {
+        self.unlinks.push(c.clone());
         self.staged_unlink.push(c.clone());
         Ok(())
     }
@@ -175,6 +198,7 @@ impl Platform for MemPlatform {
             self.state.manifests.insert(id, (seq, comps));
         }
         if let Some(r) = record {
+            self.envelopes.insert(r.manifest_id.clone(), r.envelope.to_vec());
             self.state
                 .manifests
                 .insert(r.manifest_id.clone(), (r.sequence_number, r.components.to_vec()));

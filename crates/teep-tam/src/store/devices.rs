@@ -162,6 +162,8 @@ impl Store {
         for statement in [
             "DELETE FROM device_components WHERE device = $1",
             "DELETE FROM session_events WHERE device = $1",
+            "DELETE FROM suit_reports WHERE device = $1",
+            "DELETE FROM device_report_keys WHERE thumbprint = $1",
         ] {
             sqlx::query(statement).bind(thumbprint).execute(&mut *tx).await?;
         }

@@ -13,6 +13,8 @@ mod attestation;
 mod catalog;
 mod devices;
 mod query_tokens;
+mod remediation;
+mod reports;
 mod tokens;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -22,6 +24,7 @@ pub use attestation::AttestationRow;
 pub use catalog::{SignerRow, TcRow};
 pub use devices::{ComponentRow, DeviceRow, EventRow, PolicyAction, PolicyRow};
 pub use query_tokens::USED_TOKEN_MARGIN_SECS;
+pub use reports::{REPORTS_KEPT, ReportRow};
 pub use tokens::{TokenPurpose, TokenRecord};
 
 use crate::error::StoreError;
