@@ -19,9 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Db, TestTam, example_manifest_id, hex_vector, vector_text};
-use teep_agent::software::config::{ConfigFile, DeviceIdentity, TamEntry};
-use teep_agent::software::{InitOptions, KeyKind, SoftwareAgent};
-use teep_tam::{PolicyTarget, Tam, TamConfig, Wire};
+use teep_agent::software::{KeyKind, SoftwareAgent};
+use teep_tam::{PolicyTarget, Tam, TamConfig};
 
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
@@ -103,44 +102,6 @@ impl Drop for TamProcess {
     }
 }
 
-struct Device {
-    _dir: tempfile::TempDir,
-    agent: SoftwareAgent,
-    kid: [u8; 32],
-}
-
-async fn device(tam: &TestTam, key_kind: KeyKind) -> Device {
-    let dir = tempfile::tempdir().unwrap();
-    let [p256, ed25519] = tam.keys().public_keys();
-    let config = ConfigFile {
-        tams: vec![TamEntry {
-            uri: tam.url.clone(),
-            numbering: None,
-            public_keys: vec![p256.to_spki_pem(), ed25519.to_spki_pem()],
-        }],
-        tc_signers: vec![vector_text("teep-protocol/example-signer-public.pem")],
-        device: DeviceIdentity {
-            vendor_ids: vec!["c0ddd5f15243566087db4f5b0aa26c2f".into()],
-            class_ids: vec!["db42f7093d8c55baa8c5265fc5820f4e".into()],
-            device_ids: Vec::new(),
-        },
-        ..ConfigFile::default()
-    };
-    let path = dir.path().to_owned();
-    let (initialized, agent) = tokio::task::spawn_blocking(move || {
-        let initialized =
-            teep_agent::software::init(&path, &InitOptions { key_kind, config }).unwrap();
-        (initialized, teep_agent::software::open(&path).unwrap())
-    })
-    .await
-    .unwrap();
-    tam.admin
-        .enroll_device(initialized.public_key_pem.as_bytes(), None, Wire::Rfc, now())
-        .await
-        .unwrap();
-    Device { _dir: dir, agent, kid: initialized.kid }
-}
-
 /// Catalog and policy: every device must hold suit_integrated.
 async fn provision(tam: &TestTam) {
     let signer = vector_text("teep-protocol/example-signer-public.pem");
@@ -193,7 +154,10 @@ async fn killed_mid_session_and_restarted_every_device_converges(db: Db) {
     provision(&tam).await;
     let mut devices = Vec::new();
     for i in 0..DEVICES {
-        devices.push(device(&tam, if i % 2 == 0 { KeyKind::P256 } else { KeyKind::Ed25519 }).await);
+        devices.push(
+            common::real_device(&tam, if i % 2 == 0 { KeyKind::P256 } else { KeyKind::Ed25519 })
+                .await,
+        );
     }
     let config = tam.tam.config().clone();
     let first = TamProcess::start(config.clone(), "127.0.0.1:0".parse().unwrap());
@@ -314,7 +278,7 @@ impl Outage {
 async fn database_outage(db: Db) {
     let Some(tam) = TestTam::start(db).await else { return };
     provision(&tam).await;
-    let mut device = device(&tam, KeyKind::P256).await;
+    let mut device = common::real_device(&tam, KeyKind::P256).await;
     let client = reqwest::Client::new();
     let counter = AtomicUsize::new(0);
 

@@ -20,9 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Db, TestTam, example_manifest_id, hex_vector, vector_text};
-use teep_agent::software::config::{ConfigFile, DeviceIdentity, TamEntry};
-use teep_agent::software::{InitOptions, KeyKind, SoftwareAgent};
-use teep_tam::{PolicyTarget, Wire};
+use teep_agent::software::{KeyKind, SoftwareAgent};
+use teep_tam::PolicyTarget;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -30,13 +29,6 @@ fn env_or(name: &str, default: u64) -> u64 {
 
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// One simulated device: its state directory and the Agent core over it.
-struct Device {
-    _dir: tempfile::TempDir,
-    agent: SoftwareAgent,
-    kid: [u8; 32],
 }
 
 /// Awaits every future, in order, with the blocking work spread over the runtime.
@@ -66,40 +58,6 @@ async fn futures_join_all<F: std::future::Future>(
     .await;
     out.extend(results.into_iter().flatten());
     out
-}
-
-/// Creates a software-TEE Agent trusting `tam` and enrols it. Key generation and the state
-/// directory's files run on a blocking thread.
-async fn device(tam: &TestTam, key_kind: KeyKind) -> Device {
-    let dir = tempfile::tempdir().unwrap();
-    let [p256, ed25519] = tam.keys().public_keys();
-    let config = ConfigFile {
-        tams: vec![TamEntry {
-            uri: tam.url.clone(),
-            numbering: None,
-            public_keys: vec![p256.to_spki_pem(), ed25519.to_spki_pem()],
-        }],
-        tc_signers: vec![vector_text("teep-protocol/example-signer-public.pem")],
-        device: DeviceIdentity {
-            vendor_ids: vec!["c0ddd5f15243566087db4f5b0aa26c2f".into()],
-            class_ids: vec!["db42f7093d8c55baa8c5265fc5820f4e".into()],
-            device_ids: Vec::new(),
-        },
-        ..ConfigFile::default()
-    };
-    let path = dir.path().to_owned();
-    let (initialized, agent) = tokio::task::spawn_blocking(move || {
-        let initialized =
-            teep_agent::software::init(&path, &InitOptions { key_kind, config }).unwrap();
-        (initialized, teep_agent::software::open(&path).unwrap())
-    })
-    .await
-    .unwrap();
-    tam.admin
-        .enroll_device(initialized.public_key_pem.as_bytes(), None, Wire::Rfc, now())
-        .await
-        .unwrap();
-    Device { _dir: dir, agent, kid: initialized.kid }
 }
 
 /// What one device did.
@@ -184,9 +142,9 @@ async fn run(agents: u64, window: Duration) {
     let setup = Instant::now();
     let mut devices = Vec::new();
     for chunk in (0..agents).collect::<Vec<_>>().chunks(32) {
-        let made = chunk
-            .iter()
-            .map(|i| device(&tam, if i % 2 == 0 { KeyKind::P256 } else { KeyKind::Ed25519 }));
+        let made = chunk.iter().map(|i| {
+            common::real_device(&tam, if i % 2 == 0 { KeyKind::P256 } else { KeyKind::Ed25519 })
+        });
         devices.extend(futures_join_all(made).await);
     }
     eprintln!("{agents} devices set up in {:.1?}", setup.elapsed());

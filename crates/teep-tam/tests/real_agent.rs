@@ -4,7 +4,6 @@
 mod common;
 
 use common::{Db, TestTam, example_manifest_id, hex_vector, vector_text};
-use teep_agent::software::config::{ConfigFile, DeviceIdentity, TamEntry};
 use teep_agent::software::{InitOptions, KeyKind};
 use teep_tam::{PolicyTarget, Wire};
 
@@ -43,21 +42,7 @@ async fn installs_and_deletes_with_the_real_agent_ed25519_on_postgres() {
 async fn run(db: Db, key_kind: KeyKind) {
     let Some(tam) = TestTam::start(db).await else { return };
     let dir = tempfile::tempdir().unwrap();
-    let [p256, ed25519] = tam.keys().public_keys();
-    let config = ConfigFile {
-        tams: vec![TamEntry {
-            uri: tam.url.clone(),
-            numbering: None,
-            public_keys: vec![p256.to_spki_pem(), ed25519.to_spki_pem()],
-        }],
-        tc_signers: vec![vector_text("teep-protocol/example-signer-public.pem")],
-        device: DeviceIdentity {
-            vendor_ids: vec!["c0ddd5f15243566087db4f5b0aa26c2f".into()],
-            class_ids: vec!["db42f7093d8c55baa8c5265fc5820f4e".into()],
-            device_ids: Vec::new(),
-        },
-        ..ConfigFile::default()
-    };
+    let config = common::real_agent_config(&tam);
     let options = InitOptions { key_kind, config };
     let initialized = teep_agent::software::init(dir.path(), &options).unwrap();
     let mut agent = teep_agent::software::open(dir.path()).unwrap();

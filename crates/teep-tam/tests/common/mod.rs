@@ -323,3 +323,61 @@ pub async fn provision(tam: &TestTam, agent: &Agent) {
     let id = teep_tam::ComponentKey::from_parts(&example_component()).unwrap();
     tam.admin.require(&teep_tam::PolicyTarget::AllDevices, &id, 0).await.unwrap();
 }
+
+/// The configuration of a software-TEE Agent that trusts `tam`'s keys and the published
+/// example TC signer, with the example manifests' vendor and class ids.
+pub fn real_agent_config(tam: &TestTam) -> teep_agent::software::config::ConfigFile {
+    use teep_agent::software::config::{ConfigFile, DeviceIdentity, TamEntry};
+    let [p256, ed25519] = tam.keys().public_keys();
+    ConfigFile {
+        tams: vec![TamEntry {
+            uri: tam.url.clone(),
+            numbering: None,
+            public_keys: vec![p256.to_spki_pem(), ed25519.to_spki_pem()],
+        }],
+        tc_signers: vec![vector_text("teep-protocol/example-signer-public.pem")],
+        device: DeviceIdentity {
+            vendor_ids: vec!["c0ddd5f15243566087db4f5b0aa26c2f".into()],
+            class_ids: vec!["db42f7093d8c55baa8c5265fc5820f4e".into()],
+            device_ids: Vec::new(),
+        },
+        ..ConfigFile::default()
+    }
+}
+
+/// A real software-TEE Agent in a temporary state directory, enrolled at a TAM.
+pub struct RealDevice {
+    _dir: tempfile::TempDir,
+    /// The Agent.
+    pub agent: teep_agent::software::SoftwareAgent,
+    /// Its kid (RFC 9679 thumbprint of its TEEP key).
+    pub kid: [u8; 32],
+}
+
+/// Creates a software-TEE Agent trusting `tam` and enrols it. Key generation and the state
+/// directory's files run on a blocking thread.
+pub async fn real_device(tam: &TestTam, key_kind: teep_agent::software::KeyKind) -> RealDevice {
+    let dir = tempfile::tempdir().unwrap();
+    let config = real_agent_config(tam);
+    let path = dir.path().to_owned();
+    let (initialized, agent) = tokio::task::spawn_blocking(move || {
+        let options = teep_agent::software::InitOptions { key_kind, config };
+        let initialized = teep_agent::software::init(&path, &options).unwrap();
+        (initialized, teep_agent::software::open(&path).unwrap())
+    })
+    .await
+    .unwrap();
+    tam.admin
+        .enroll_device(
+            initialized.public_key_pem.as_bytes(),
+            None,
+            teep_tam::Wire::Rfc,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+        )
+        .await
+        .unwrap();
+    RealDevice { _dir: dir, agent, kid: initialized.kid }
+}
