@@ -583,14 +583,7 @@ impl<'m, 'a, P: Platform> Machine<'m, 'a, P> {
         component: &ComponentId,
         params: &Params<'a>,
     ) -> Result<(), SuitError> {
-        let source = params
-            .source_component
-            .ok_or(SuitError::MissingParameter(param::SOURCE_COMPONENT as u64))?;
-        let source_index =
-            usize::try_from(source).map_err(|_| SuitError::ComponentIndex(source))?;
-        if source_index == index {
-            return Err(SuitError::Malformed("copy source equals destination"));
-        }
+        let source_index = source_index(index, params, "copy source equals destination")?;
         let source_id = self.component(source_index)?.clone();
         let mut offset = 0u64;
         self.stream(index, component, params, |platform: &mut P, buf: &mut [u8]| {
@@ -611,14 +604,7 @@ impl<'m, 'a, P: Platform> Machine<'m, 'a, P> {
         component: &ComponentId,
         params: &Params<'a>,
     ) -> Result<(), SuitError> {
-        let source = params
-            .source_component
-            .ok_or(SuitError::MissingParameter(param::SOURCE_COMPONENT as u64))?;
-        let source_index =
-            usize::try_from(source).map_err(|_| SuitError::ComponentIndex(source))?;
-        if source_index == index {
-            return Err(SuitError::Malformed("swap source equals destination"));
-        }
+        let source_index = source_index(index, params, "swap source equals destination")?;
         if self.is_dependency(index) || self.is_dependency(source_index) {
             return Err(SuitError::Unsupported("suit-directive-swap on a dependency manifest"));
         }
@@ -1079,4 +1065,17 @@ fn decode_param<'a>(d: &mut Decoder<'a>, label: i64) -> Result<Value<'a>, SuitEr
         }
         other => return Err(SuitError::UnsupportedParameter(other)),
     })
+}
+
+/// The component index named by suit-parameter-source-component, which must differ from the
+/// current component (copy and swap, draft-ietf-suit-manifest-34 §8.4.10.5 and §8.4.10.7).
+fn source_index(index: usize, params: &Params<'_>, same: &'static str) -> Result<usize, SuitError> {
+    let source = params
+        .source_component
+        .ok_or(SuitError::MissingParameter(param::SOURCE_COMPONENT as u64))?;
+    let source_index = usize::try_from(source).map_err(|_| SuitError::ComponentIndex(source))?;
+    if source_index == index {
+        return Err(SuitError::Malformed(same));
+    }
+    Ok(source_index)
 }

@@ -110,17 +110,6 @@ async fn provision(tam: &TestTam) {
     tam.admin.require(&PolicyTarget::AllDevices, &example_manifest_id(), 0).await.unwrap();
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let mut request = client.post(url).header("accept", common::TEEP);
-    if !body.is_empty() {
-        request = request.header("content-type", common::TEEP);
-    }
-    let reply = request.body(body.to_vec()).send().await.map_err(|e| e.to_string())?;
-    let status = reply.status().as_u16();
-    let bytes = reply.bytes().await.map_err(|e| e.to_string())?;
-    Ok((status, bytes.to_vec()))
-}
-
 /// One session; Ok(rounds) when it ended with 204 or an empty Agent answer. `updates` counts
 /// Updates received (the kill waits until some sessions are in the middle).
 async fn session(
@@ -131,7 +120,7 @@ async fn session(
 ) -> Result<u32, String> {
     let mut body = Vec::new();
     for round in 1..=8_u32 {
-        let (status, message) = post(client, url, &body).await?;
+        let (status, message) = common::post_teep(client, url, &body).await?;
         match status {
             204 => return Ok(round),
             200 => {}
@@ -283,14 +272,14 @@ async fn database_outage(db: Db) {
     let counter = AtomicUsize::new(0);
 
     // A session before the outage works (and the TAM has its token secret cached).
-    let (status, query_request) = post(&client, &tam.url, b"").await.unwrap();
+    let (status, query_request) = common::post_teep(&client, &tam.url, b"").await.unwrap();
     assert_eq!(status, 200);
 
     let outage = Outage::begin(tam.tam.config()).await;
     let started = Instant::now();
     // The QueryResponse needs the database (device lookup, token consumption): 500, no body.
     let query_response = device.agent.handle(&query_request, now()).unwrap();
-    let (status, body) = post(&client, &tam.url, &query_response).await.unwrap();
+    let (status, body) = common::post_teep(&client, &tam.url, &query_response).await.unwrap();
     assert!(status == 500 || status == 503, "got {status}");
     assert!(body.is_empty(), "an error carries no TEEP message");
     assert!(
@@ -299,16 +288,16 @@ async fn database_outage(db: Db) {
         started.elapsed()
     );
     // Opening a session still answers, cleanly, either way.
-    let (status, _) = post(&client, &tam.url, b"").await.unwrap();
+    let (status, _) = common::post_teep(&client, &tam.url, b"").await.unwrap();
     assert!(matches!(status, 200 | 500 | 503), "got {status}");
     outage.end().await;
 
     // The same TAM process recovers: the unchanged QueryResponse (its token was not
     // consumed by the failed attempt) or a new session installs the component.
-    let (status, update) = post(&client, &tam.url, &query_response).await.unwrap();
+    let (status, update) = common::post_teep(&client, &tam.url, &query_response).await.unwrap();
     let rounds = if status == 200 {
         let success = device.agent.handle(&update, now()).unwrap();
-        let (status, _) = post(&client, &tam.url, &success).await.unwrap();
+        let (status, _) = common::post_teep(&client, &tam.url, &success).await.unwrap();
         assert_eq!(status, 204);
         3
     } else {

@@ -72,17 +72,6 @@ struct Tally {
     accepted_replays: Vec<String>,
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let mut request = client.post(url).header("accept", common::TEEP);
-    if !body.is_empty() {
-        request = request.header("content-type", common::TEEP);
-    }
-    let reply = request.body(body.to_vec()).send().await.map_err(|e| e.to_string())?;
-    let status = reply.status().as_u16();
-    let bytes = reply.bytes().await.map_err(|e| e.to_string())?;
-    Ok((status, bytes.to_vec()))
-}
-
 /// One TEEP session relayed Broker-style, each Agent message replayed once.
 async fn session(
     client: &reqwest::Client,
@@ -92,13 +81,13 @@ async fn session(
 ) -> Result<(), String> {
     let mut body = Vec::new();
     for round in 0..8_u32 {
-        let (status, message) = post(client, url, &body).await?;
+        let (status, message) = common::post_teep(client, url, &body).await?;
         if !body.is_empty() {
             match round {
                 1 => tally.query_responses += 1,
                 _ => tally.successes += 1,
             }
-            let (replay_status, _) = post(client, url, &body).await?;
+            let (replay_status, _) = common::post_teep(client, url, &body).await?;
             if replay_status != 204 {
                 tally.accepted_replays.push(format!("round {round}: replay got {replay_status}"));
             }

@@ -381,3 +381,19 @@ pub async fn real_device(tam: &TestTam, key_kind: teep_agent::software::KeyKind)
         .unwrap();
     RealDevice { _dir: dir, agent, kid: initialized.kid }
 }
+
+/// POSTs a TEEP body (empty: open a session) and returns the status and the response body.
+pub async fn post_teep(
+    client: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+) -> Result<(u16, Vec<u8>), String> {
+    let mut request = client.post(url).header("accept", TEEP);
+    if !body.is_empty() {
+        request = request.header("content-type", TEEP);
+    }
+    let reply = request.body(body.to_vec()).send().await.map_err(|e| e.to_string())?;
+    let status = reply.status().as_u16();
+    let bytes = reply.bytes().await.map_err(|e| e.to_string())?;
+    Ok((status, bytes.to_vec()))
+}
