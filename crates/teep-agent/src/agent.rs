@@ -14,7 +14,7 @@ use teep_proto::{
     QueryRequest, QueryResponse, RequestedTcInfo, Success, SystemPropertyClaims, TeepError, Update,
     negotiate,
 };
-use teep_suit::{Platform, SuitDigest, TrustAnchors};
+use teep_suit::{Platform, SignerId, SuitDigest, TrustAnchors};
 
 use crate::attester::{Attester, EvidenceRequest, negotiate_freshness};
 use crate::error::{AgentError, Rejection};
@@ -35,6 +35,10 @@ pub struct TamTrust {
     pub keys: Vec<PublicKey>,
     /// The wire numbering this TAM speaks.
     pub numbering: Numbering,
+    /// The TC signers whose security domains this TAM manages: its unneeded-manifest-list
+    /// may remove only manifests they own (security domains, [`teep_suit::domain`]). Empty:
+    /// the TAM may remove any manifest.
+    pub signers: Vec<SignerId>,
 }
 
 /// The Agent's configuration.
@@ -81,12 +85,48 @@ pub struct InstalledTc {
     pub image_size: Option<u64>,
     /// The components the manifest declares.
     pub components: Vec<teep_suit::ComponentId>,
+    /// The signer that authorised the manifest (its security domain's owner), if recorded.
+    pub owner: Option<SignerId>,
+    /// Its security domain manifest; `None`: the default domain of its owner.
+    pub domain: Option<teep_suit::ComponentId>,
+}
+
+/// A store file that failed its integrity check (names and checks only, never contents).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TamperedFile {
+    /// The file, relative to the platform's store (e.g. `components/<h>.img`).
+    pub path: String,
+    /// Which check failed.
+    pub what: String,
+}
+
+/// What a platform's integrity checks of its stored state found: files that failed and the
+/// manifests taken out of the installed set because of them (so that a TAM reinstalls them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreIntegrity {
+    /// Files that failed their check.
+    pub tampered: Vec<TamperedFile>,
+    /// Store keys (hex SHA-256 of the CBOR manifest component id) of quarantined manifests.
+    pub quarantined: Vec<String>,
+}
+
+impl StoreIntegrity {
+    /// Whether nothing failed.
+    pub fn is_clean(&self) -> bool {
+        self.tampered.is_empty() && self.quarantined.is_empty()
+    }
 }
 
 /// What the Agent needs from its device beyond the SUIT [`Platform`].
 pub trait AgentPlatform: Platform {
     /// The installed Trusted Components.
     fn installed(&self) -> Vec<InstalledTc>;
+
+    /// What the integrity checks of the stored state found. Default: a platform without
+    /// such checks reports nothing.
+    fn store_integrity(&self) -> StoreIntegrity {
+        StoreIntegrity::default()
+    }
 
     /// Whether a manifest with this id is installed now. Unlike
     /// [`Platform::installed_sequence_number`], which may remember the number of a removed
@@ -714,6 +754,28 @@ impl<P: AgentPlatform> Agent<P> {
         Ok((evidence.format, evidence.payload))
     }
 
+    /// Whether TAM `tam` may remove the installed manifest `manifest_id`: when the TAM is
+    /// bound to TC signers ([`TamTrust::signers`]), the manifest's owner must be one of them.
+    fn may_remove(&self, tam: usize, manifest_id: &teep_suit::ComponentId) -> Result<(), String> {
+        let signers = self.config.tams.get(tam).map(|t| t.signers.as_slice()).unwrap_or_default();
+        if signers.is_empty() {
+            return Ok(());
+        }
+        let owner = self
+            .platform
+            .installed()
+            .into_iter()
+            .find(|tc| &tc.manifest_id == manifest_id)
+            .and_then(|tc| tc.owner);
+        match owner {
+            Some(owner) if signers.contains(&owner) => Ok(()),
+            _ => Err(alloc::format!(
+                "unlinking {manifest_id}: the manifest belongs to a security domain this TAM \
+                 does not manage"
+            )),
+        }
+    }
+
     /// §8.2.2: unlink the unneeded manifests, then run each manifest of the Update; Success
     /// when everything worked, else Error ERR_MANIFEST_PROCESSING_FAILED with the SUIT
     /// reports. Every manifest is installed or removed atomically by the platform.
@@ -751,6 +813,11 @@ impl<P: AgentPlatform> Agent<P> {
             if !self.platform.is_installed(&manifest_id) {
                 // Already absent: the TAM's goal holds.
                 self.unneeded.retain(|u| u != id);
+                continue;
+            }
+            if let Err(reason) = self.may_remove(tam, &manifest_id) {
+                first_failure.get_or_insert_with(|| reason.clone());
+                outcomes.push(ItemOutcome::Failed { reason });
                 continue;
             }
             match teep_suit::uninstall_with(

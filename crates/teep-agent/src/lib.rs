@@ -38,7 +38,9 @@
 //! the device ECDH-ES key and AES key-wrap keys (draft-ietf-suit-firmware-encryption), SUIT
 //! reports signed with a separate report key or also encrypted to the TAM
 //! (draft-ietf-suit-report, `[reports]` in config.toml), rollback protection that survives
-//! uninstall, and an exclusive lock on the state directory.
+//! uninstall, an exclusive lock on the state directory, and security domains isolating one
+//! TC signer's manifests and components from another's (docs/security-domains.md; a TAM bound
+//! to signers with [`TamTrust::signers`] deletes only their manifests).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -51,16 +53,18 @@ mod error;
 mod evidence;
 pub mod passport;
 pub mod report;
+pub mod sealing;
 mod wire;
 
 pub use agent::{
     Agent, AgentConfig, AgentPlatform, ApiError, InstalledTc, ItemOutcome, MAX_COMPONENT_ID_BYTES,
-    MAX_PENDING, RandomSource, Session, TamAttestation, TamTrust,
+    MAX_PENDING, RandomSource, Session, StoreIntegrity, TamAttestation, TamTrust, TamperedFile,
 };
 pub use attester::{Attester, AttesterError, Evidence, EvidenceRequest};
 pub use error::{AgentError, Rejection};
 pub use evidence::EVIDENCE_FORMAT;
 pub use report::{ReportSealer, SignedReports};
+pub use sealing::{MonotonicCounter, PlatformKey, PlatformKeyError, SealingKey};
 
 #[cfg(feature = "std")]
 pub mod ipc;

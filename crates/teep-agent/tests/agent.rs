@@ -141,8 +141,7 @@ fn update_with_suit_integrated_installs_and_shows_in_tc_list() {
     // The image is on disk, and tc-list reports it with its digest.
     let installed: Vec<_> = agent.platform().images().cloned().collect();
     assert_eq!(installed.len(), 1);
-    let image =
-        std::fs::read(agent.platform().image_path(&installed[0].component_id)).expect("img");
+    let image = agent.platform().read_image(&installed[0].component_id).expect("img");
     assert_eq!(image, b"Hello, Secure World!");
     let reply = agent.handle(&tam.query_request(TOKEN, COMPONENTS), 0).expect("reply");
     let list = tc_list(&open_response(&reply, &agent.public_key(), Numbering::Rfc));
@@ -177,7 +176,7 @@ fn suit_uri_installs_through_a_file_mirror() {
     let ta = std::fs::read(vector(&format!("teep-protocol/{TA_FILE}"))).expect("ta");
     let images: Vec<_> = agent.platform().images().cloned().collect();
     assert_eq!(images.len(), 1);
-    let image = std::fs::read(agent.platform().image_path(&images[0].component_id)).expect("img");
+    let image = agent.platform().read_image(&images[0].component_id).expect("img");
     assert_eq!(image, ta);
 }
 
@@ -196,7 +195,7 @@ fn suit_uri_installs_through_a_loopback_http_server() {
     let path = server.join().expect("server thread");
     assert_eq!(path, format!("/{TA_FILE}"));
     let images: Vec<_> = agent.platform().images().cloned().collect();
-    let image = std::fs::read(agent.platform().image_path(&images[0].component_id)).expect("img");
+    let image = agent.platform().read_image(&images[0].component_id).expect("img");
     assert_eq!(image, ta);
 }
 
@@ -282,7 +281,7 @@ fn lower_or_equal_sequence_number_gives_error() {
     let list = agent.platform().installed_sequence_numbers();
     assert_eq!(list, vec![5]);
     let images: Vec<_> = agent.platform().images().cloned().collect();
-    let image = std::fs::read(agent.platform().image_path(&images[0].component_id)).expect("img");
+    let image = agent.platform().read_image(&images[0].component_id).expect("img");
     assert_eq!(image, b"five");
 
     let reply = agent.handle(&tam.update(TOKEN, vec![build(6, b"six")], vec![]), 0).expect("v6");
@@ -319,9 +318,9 @@ fn unneeded_manifest_list_deletes_the_component() {
     for sub in ["components", "staging", "journal"] {
         assert!(files(dir.path(), sub).is_empty(), "{sub} must be empty");
     }
-    // Only the rollback high-water mark of the removed manifest stays.
+    // Only the rollback high-water mark of the removed manifest and the store index stay.
     let left = files(dir.path(), "manifests");
-    assert!(left.len() == 1 && left[0].ends_with(".seq"), "{left:?}");
+    assert!(left.len() == 2 && left[0].ends_with(".seq") && left[1] == "store.index", "{left:?}");
     assert!(agent.unneeded().is_empty());
 }
 
@@ -511,7 +510,7 @@ fn large_payload_streams_from_a_loopback_server() {
     let msg = open_response(&reply, &agent.public_key(), Numbering::Rfc);
     assert!(matches!(msg, Message::Success(_)), "{msg:?}");
     assert_eq!(server.join().expect("server"), "/big.ta");
-    let image = std::fs::read(agent.platform().image_path(&component)).expect("image");
+    let image = agent.platform().read_image(&component).expect("image");
     assert_eq!(image.len(), body.len());
     assert!(image == body);
     let record = agent.platform().image(&component).expect("record");

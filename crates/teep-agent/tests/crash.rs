@@ -100,7 +100,7 @@ fn snapshot(agent: &SoftwareAgent, dir: &Path, ids: &[ComponentId]) -> Snapshot 
     let images = tee
         .images()
         .map(|i| {
-            let bytes = std::fs::read(tee.image_path(&i.component_id)).expect("image file");
+            let bytes = tee.read_image(&i.component_id).expect("image file");
             let digest = teep_suit::SuitDigest::sha256(&bytes);
             assert_eq!(digest.bytes, i.sha256, "image matches its recorded digest");
             assert_eq!(bytes.len() as u64, i.len, "image matches its recorded length");

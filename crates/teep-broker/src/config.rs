@@ -60,6 +60,10 @@ pub struct BrokerConfig {
     pub numbering: WireNumbering,
     /// `teep broker serve`: local socket and policy-check schedule.
     pub daemon: crate::daemon_config::DaemonConfig,
+    /// Passport model (RFC 9334 §5.1): the Broker takes the Agent's Evidence to this Verifier
+    /// and the Agent presents the Attestation Result. Absent: background-check model, the
+    /// Agent's Evidence goes to the TAM as it is.
+    pub passport: Option<crate::passport::PassportConfig>,
 }
 
 impl Default for BrokerConfig {
@@ -77,6 +81,7 @@ impl Default for BrokerConfig {
             max_policy_check_sessions: 16,
             numbering: WireNumbering::Rfc,
             daemon: crate::daemon_config::DaemonConfig::default(),
+            passport: None,
         }
     }
 }
@@ -111,6 +116,9 @@ impl BrokerConfig {
         }
         if self.max_round_trips == 0 || self.max_policy_check_sessions == 0 {
             return Err(ConfigError::Invalid("session limits must be positive"));
+        }
+        if let Some(passport) = &self.passport {
+            passport.validate()?;
         }
         self.daemon.validate()
     }
@@ -163,6 +171,34 @@ mod tests {
         assert_eq!(config.effective_tam_uri("https://other/tam"), "https://other/tam");
         let again = config.to_toml().ok().and_then(|t| BrokerConfig::from_toml(&t).ok());
         assert_eq!(again, Some(config));
+    }
+
+    #[test]
+    fn passport_section() {
+        let config = BrokerConfig::from_toml(
+            "[passport]\nverifier_url = \"http://127.0.0.1:8090\"\ntimeout_ms = 2500\n",
+        );
+        let Ok(config) = config else { panic!("parse failed: {config:?}") };
+        let passport = config.passport.clone().unwrap_or_else(|| panic!("no passport"));
+        assert_eq!(passport.verifier_url, "http://127.0.0.1:8090");
+        assert_eq!(passport.timeout(), Duration::from_millis(2500));
+        let again = config.to_toml().ok().and_then(|t| BrokerConfig::from_toml(&t).ok());
+        assert_eq!(again, Some(config));
+
+        let default_timeout =
+            BrokerConfig::from_toml("[passport]\nverifier_url = \"https://v.example\"\n");
+        assert!(
+            matches!(default_timeout, Ok(c) if c.passport.as_ref().is_some_and(|p| p.timeout_ms > 0))
+        );
+        for bad in [
+            "[passport]\nverifier_url = \"ftp://v.example\"\n",
+            "[passport]\nverifier_url = \"not a url\"\n",
+            "[passport]\nverifier_url = \"http://v.example\"\ntimeout_ms = 0\n",
+            "[passport]\ntimeout_ms = 10\n",
+            "[passport]\nverifier_url = \"http://v.example\"\nbogus = 1\n",
+        ] {
+            assert!(BrokerConfig::from_toml(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -14,8 +14,13 @@
 //!   `shutdown_grace_ms`, the socket file is removed.
 //!
 //! Operations are serialized: one TEEP session at a time, as the Agent runs one at a time.
+//!
+//! The daemon runs either attestation model ([`DaemonAgent`]): with an [`IpcAgent`] the Agent's
+//! Evidence goes to the TAM (background check); with a [`PassportAgent`] (the configuration's
+//! `[passport]` section) the Broker first takes it to the Verifier, and each attempt shows in
+//! the operation's outcome and in the status.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
@@ -34,11 +39,60 @@ use tracing::{debug, error, info, warn};
 use crate::daemon_config::DaemonConfig;
 use crate::daemon_socket::{
     ComponentView, DaemonRequest, DaemonResponse, DaemonStatus, FailedSession, MAX_DAEMON_FRAME,
-    OperationOutcome, SessionOutcome, TamHealth, decode, encode,
+    OperationOutcome, PassportAttempt, SessionOutcome, TamHealth, decode, encode,
 };
+use crate::passport::{PassportAgent, PassportOutcome};
 use crate::{
-    Broker, BrokerError, Event, IpcAgent, MessageKind, Report, TransportFailure, TrustedComponentId,
+    AgentSide, Broker, BrokerError, Event, IpcAgent, MessageKind, Report, TransportFailure,
+    TrustedComponentId,
 };
+
+/// What the daemon needs of its Agent side beyond [`AgentSide`]: the Agent's IPC handle (for
+/// the status) and, in the passport model, the attempts made.
+pub trait DaemonAgent: AgentSide + 'static {
+    /// The handle the Agent is reached through.
+    type Handle: AgentHandle;
+
+    /// The Agent's handle.
+    fn agent_handle(&self) -> &Self::Handle;
+
+    /// The Verifier Evidence goes to, when this Agent side runs the passport model.
+    fn verifier_url(&self) -> Option<&str> {
+        None
+    }
+
+    /// Passport attempts since the last call (none in the background-check model).
+    fn take_passport_outcomes(&mut self) -> Vec<PassportOutcome> {
+        Vec::new()
+    }
+}
+
+impl<H: AgentHandle + 'static> DaemonAgent for IpcAgent<H> {
+    type Handle = H;
+
+    fn agent_handle(&self) -> &H {
+        self.handle()
+    }
+}
+
+impl<H: AgentHandle + 'static> DaemonAgent for PassportAgent<H> {
+    type Handle = H;
+
+    fn agent_handle(&self) -> &H {
+        self.inner().handle()
+    }
+
+    fn verifier_url(&self) -> Option<&str> {
+        Some(PassportAgent::verifier_url(self))
+    }
+
+    fn take_passport_outcomes(&mut self) -> Vec<PassportOutcome> {
+        self.take_outcomes()
+    }
+}
+
+/// Most passport attempts kept for the status.
+const MAX_PASSPORT_ATTEMPTS: usize = 16;
 
 /// The Agent behind a Unix socket, reconnected on the next call after the connection broke
 /// (the Agent was restarted). A call that fails on a broken connection is not repeated: the
@@ -87,24 +141,37 @@ struct Health {
     last_check_unix: Option<u64>,
     next_check_at: Option<Instant>,
     tams: BTreeMap<String, TamHealth>,
+    passport: VecDeque<PassportAttempt>,
+}
+
+impl Health {
+    /// Keeps `attempts` for the status (the latest [`MAX_PASSPORT_ATTEMPTS`]).
+    fn record_passport(&mut self, attempts: &[PassportAttempt]) {
+        for attempt in attempts {
+            if self.passport.len() >= MAX_PASSPORT_ATTEMPTS {
+                self.passport.pop_front();
+            }
+            self.passport.push_back(attempt.clone());
+        }
+    }
 }
 
 /// The Broker daemon: a [`Broker`] behind a local socket and a policy-check timer.
-pub struct Daemon<H: AgentHandle> {
-    broker: Mutex<Broker<IpcAgent<H>>>,
+pub struct Daemon<A: DaemonAgent> {
+    broker: Mutex<Broker<A>>,
     health: std::sync::Mutex<Health>,
     config: DaemonConfig,
 }
 
-impl<H: AgentHandle> std::fmt::Debug for Daemon<H> {
+impl<A: DaemonAgent> std::fmt::Debug for Daemon<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Daemon").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
-impl<H: AgentHandle + 'static> Daemon<H> {
+impl<A: DaemonAgent> Daemon<A> {
     /// A daemon around `broker`, scheduled by the broker configuration's `[daemon]` section.
-    pub fn new(broker: Broker<IpcAgent<H>>) -> Self {
+    pub fn new(broker: Broker<A>) -> Self {
         let config = broker.config().daemon.clone();
         Self {
             broker: Mutex::new(broker),
@@ -220,19 +287,22 @@ impl<H: AgentHandle + 'static> Daemon<H> {
         let mut broker = self.broker.lock().await;
         let result = broker.request_policy_check().await;
         let transcript = broker.take_transcript();
+        let passport = broker.agent_mut().take_passport_outcomes();
         drop(broker);
 
         let now = unix_now();
+        let passport = attempts_of(passport, now);
         let mut health = self.lock_health();
         health.policy_checks = health.policy_checks.saturating_add(1);
         health.last_check_unix = Some(now);
+        health.record_passport(&passport);
         match result {
             Ok(report) => {
                 let ok = report.failures.is_empty();
                 record_sessions(&mut health, &report, now);
                 health.consecutive_failures =
                     if ok { 0 } else { health.consecutive_failures.saturating_add(1) };
-                let outcome = outcome_of(&report, 1);
+                let outcome = OperationOutcome { passport, ..outcome_of(&report, 1) };
                 info!(
                     sessions = outcome.sessions.len(),
                     failures = outcome.failures.len(),
@@ -255,6 +325,7 @@ impl<H: AgentHandle + 'static> Daemon<H> {
         unrequest: bool,
     ) -> Result<OperationOutcome, BrokerError> {
         let mut attempt: u32 = 0;
+        let mut passport = Vec::new();
         loop {
             attempt = attempt.saturating_add(1);
             let mut broker = self.broker.lock().await;
@@ -264,12 +335,15 @@ impl<H: AgentHandle + 'static> Daemon<H> {
                 broker.request_ta(component).await
             };
             let _ = broker.take_transcript();
+            let attempts = attempts_of(broker.agent_mut().take_passport_outcomes(), unix_now());
             drop(broker);
+            self.lock_health().record_passport(&attempts);
+            passport.extend(attempts);
 
             match result {
                 Ok(report) => {
                     record_sessions(&mut self.lock_health(), &report, unix_now());
-                    return Ok(outcome_of(&report, attempt));
+                    return Ok(OperationOutcome { passport, ..outcome_of(&report, attempt) });
                 }
                 Err(BrokerError::Transport { tam_uri, failure })
                     if retryable(&failure) && attempt <= self.config.request_retries =>
@@ -292,9 +366,11 @@ impl<H: AgentHandle + 'static> Daemon<H> {
 
     /// The daemon's state and the Agent's components.
     pub async fn status(&self) -> DaemonStatus {
-        let agent = {
+        let (agent, verifier_url) = {
             let broker = self.broker.lock().await;
-            broker.agent().handle().status().await
+            let verifier_url = broker.agent().verifier_url().map(str::to_owned);
+            let handle = broker.agent().agent_handle();
+            (handle.status().await, verifier_url)
         };
         let health = self.lock_health();
         let mut status = DaemonStatus {
@@ -306,6 +382,8 @@ impl<H: AgentHandle + 'static> Daemon<H> {
                     .unwrap_or(u64::MAX)
             }),
             tams: health.tams.values().cloned().collect(),
+            verifier_url,
+            passport: health.passport.iter().cloned().collect(),
             ..DaemonStatus::default()
         };
         match agent {
@@ -332,12 +410,20 @@ impl<H: AgentHandle + 'static> Daemon<H> {
             read_frame(&mut stream, MAX_DAEMON_FRAME),
         )
         .await;
+        let mut refused = false;
         let response = match read {
             Err(_) => DaemonResponse::Error { message: "request not received in time".into() },
-            Ok(Err(e)) => {
-                debug!(error = %e, "daemon client sent no valid frame");
-                return;
-            }
+            Ok(Err(e)) => match crate::daemon_socket::unreadable_request(&e) {
+                Some(answer) => {
+                    debug!(error = %e, "daemon client sent an oversized frame");
+                    refused = true;
+                    answer
+                }
+                None => {
+                    debug!(error = %e, "daemon client sent no valid frame");
+                    return;
+                }
+            },
             Ok(Ok(body)) => match decode::<DaemonRequest>(&body) {
                 Ok(request) => self.answer(request).await,
                 Err(e) => DaemonResponse::Error { message: e.to_string() },
@@ -347,6 +433,9 @@ impl<H: AgentHandle + 'static> Daemon<H> {
             Ok(body) => {
                 if let Err(e) = write_frame(&mut stream, &body, MAX_DAEMON_FRAME).await {
                     debug!(error = %e, "daemon client went away before the answer");
+                } else if refused {
+                    let wait = self.config.client_timeout();
+                    crate::daemon_socket::discard_input(&mut stream, wait).await;
                 }
             }
             Err(e) => error!(error = %e, "cannot encode a daemon answer"),
@@ -489,7 +578,13 @@ fn outcome_of(report: &Report, attempts: u32) -> OperationOutcome {
         agent_errors: u32::try_from(agent_errors).unwrap_or(u32::MAX),
         attempts,
         transcript: report.events.iter().map(ToString::to_string).collect(),
+        passport: Vec::new(),
     }
+}
+
+/// The daemon-socket view of passport outcomes seen at `now`.
+fn attempts_of(outcomes: Vec<PassportOutcome>, now: u64) -> Vec<PassportAttempt> {
+    outcomes.into_iter().map(|outcome| PassportAttempt::new(outcome, now)).collect()
 }
 
 fn unix_now() -> u64 {

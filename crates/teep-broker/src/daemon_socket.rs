@@ -67,6 +67,42 @@ pub struct OperationOutcome {
     pub attempts: u32,
     /// The transcript of the last attempt, one line per step.
     pub transcript: Vec<String>,
+    /// Passport attempts the operation made (empty in the background-check model).
+    #[serde(default)]
+    pub passport: Vec<PassportAttempt>,
+}
+
+/// One attempt of the passport model (RFC 9334 §5.1): the Broker took the Agent's Evidence to
+/// the Verifier for a TAM's QueryRequest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassportAttempt {
+    /// The TAM whose QueryRequest asked for attestation.
+    pub tam_uri: String,
+    /// The Agent holds an Attestation Result for the challenge; when false the Agent fell
+    /// back to sending Evidence (background-check model) for this session.
+    pub presented: bool,
+    /// What happened (the result's size, or why no result was obtained).
+    pub detail: String,
+    /// Unix time of the attempt.
+    pub at_unix: u64,
+}
+
+impl PassportAttempt {
+    /// The view of `outcome`, seen at `at_unix`.
+    pub fn new(outcome: crate::passport::PassportOutcome, at_unix: u64) -> Self {
+        use crate::passport::PassportOutcome;
+        match outcome {
+            PassportOutcome::Presented { tam_uri, result_len } => Self {
+                tam_uri,
+                presented: true,
+                detail: format!("attestation result of {result_len} bytes handed to the Agent"),
+                at_unix,
+            },
+            PassportOutcome::Failed { tam_uri, reason } => {
+                Self { tam_uri, presented: false, detail: reason, at_unix }
+            }
+        }
+    }
 }
 
 /// The last outcome seen from one TAM.
@@ -112,6 +148,13 @@ pub struct DaemonStatus {
     pub requested: Vec<Vec<Vec<u8>>>,
     /// Why the Agent could not be asked, if it could not.
     pub agent_error: Option<String>,
+    /// The Verifier the Broker takes Evidence to (passport model); `None`: background-check
+    /// model.
+    #[serde(default)]
+    pub verifier_url: Option<String>,
+    /// The latest passport attempts, oldest first.
+    #[serde(default)]
+    pub passport: Vec<PassportAttempt>,
 }
 
 /// The daemon's answer.
@@ -163,6 +206,40 @@ pub(crate) fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, DaemonClientE
 /// Decodes a frame body.
 pub(crate) fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DaemonClientError> {
     serde_json::from_slice(body).map_err(|e| DaemonClientError::Malformed(e.to_string()))
+}
+
+/// The answer to a request frame that could not be read, when the client can still be told
+/// (an announced length above [`MAX_DAEMON_FRAME`], as the Agent socket answers it); `None`
+/// when the connection itself failed or closed, so nobody would read an answer.
+pub(crate) fn unreadable_request(error: &teep_agent::ipc::FrameError) -> Option<DaemonResponse> {
+    match error {
+        teep_agent::ipc::FrameError::TooLarge { len, max } => Some(DaemonResponse::Error {
+            message: format!(
+                "request frame of {len} bytes refused: the Broker daemon socket accepts at most \
+                 {max} bytes per frame ([u32 big-endian length][JSON body])"
+            ),
+        }),
+        _ => None,
+    }
+}
+
+/// After answering a refused request: stops writing and discards what the client still
+/// sends (at most [`MAX_DAEMON_FRAME`] bytes, for at most `wait`), so that closing the socket
+/// with unread input does not reset the connection before the client read the answer.
+pub(crate) async fn discard_input(stream: &mut UnixStream, wait: std::time::Duration) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut buffer = [0u8; 8192];
+        let mut left = MAX_DAEMON_FRAME as usize;
+        while left > 0 {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(wait, drain).await;
 }
 
 /// A client of the daemon socket (`teep broker request-ta` and friends).

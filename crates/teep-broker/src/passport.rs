@@ -10,9 +10,19 @@
 //! the QueryRequest (the Agent does) and judges nothing: the TAM validates the result. When
 //! any step fails, the failure is logged and kept in [`PassportAgent::outcomes`], and the
 //! Agent answers with Evidence as in the background-check model.
+//!
+//! The Broker configuration's `[passport]` section ([`PassportConfig`]) turns the model on for
+//! `teep broker` and the daemon; without it the Broker relays Evidence (background check).
+//!
+//! ```toml
+//! [passport]
+//! verifier_url = "https://verifier.example"   # teep verifier serve, or Veraison
+//! timeout_ms = 10000                          # one Verifier exchange
+//! ```
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use teep_agent::ipc::AgentHandle;
 use teep_proto::{DataItemRequested, Message, Numbering};
 use teep_verifier::VerifierClient;
@@ -21,13 +31,47 @@ use crate::agent::{AgentReply, AgentSide, TrustedComponentId};
 use crate::error::{AgentError, TransportFailure};
 use crate::ipc::IpcAgent;
 
-/// Where the Broker takes the Agent's Evidence.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the Broker takes the Agent's Evidence: the `[passport]` section of the Broker
+/// configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PassportConfig {
-    /// Base URL of the Verifier's challenge-response API.
+    /// Base URL of the Verifier's challenge-response API (its origin, or the URL ending in
+    /// `/challenge-response/v1`).
     pub verifier_url: String,
-    /// How long to wait for the Verifier.
-    pub timeout: Duration,
+    /// How long one Verifier exchange may take, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+impl PassportConfig {
+    /// The passport model with the Verifier at `verifier_url` and the default timeout.
+    pub fn new(verifier_url: impl Into<String>) -> Self {
+        Self { verifier_url: verifier_url.into(), timeout_ms: default_timeout_ms() }
+    }
+
+    /// The Verifier timeout as a [`Duration`].
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// Rejects a Verifier URL that is not absolute http(s) and a zero timeout.
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        if self.timeout_ms == 0 {
+            return Err(crate::ConfigError::Invalid("passport timeout_ms must be at least 1"));
+        }
+        if let Err(e) = VerifierClient::new(&self.verifier_url, self.timeout()) {
+            return Err(crate::ConfigError::Toml(format!(
+                "passport verifier_url {:?}: {e} (give the Verifier's http:// or https:// origin)",
+                self.verifier_url
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// What happened to one passport attempt.
@@ -70,6 +114,7 @@ const MAX_OUTCOMES: usize = 64;
 pub struct PassportAgent<H> {
     inner: IpcAgent<H>,
     verifier: VerifierClient,
+    verifier_url: String,
     outcomes: Vec<PassportOutcome>,
 }
 
@@ -79,8 +124,18 @@ impl<H: AgentHandle> PassportAgent<H> {
         inner: IpcAgent<H>,
         config: &PassportConfig,
     ) -> Result<Self, teep_verifier::ClientError> {
-        let verifier = VerifierClient::new(&config.verifier_url, config.timeout)?;
-        Ok(Self { inner, verifier, outcomes: Vec::new() })
+        let verifier = VerifierClient::new(&config.verifier_url, config.timeout())?;
+        Ok(Self {
+            inner,
+            verifier,
+            verifier_url: config.verifier_url.clone(),
+            outcomes: Vec::new(),
+        })
+    }
+
+    /// The Verifier the Evidence goes to, as configured.
+    pub fn verifier_url(&self) -> &str {
+        &self.verifier_url
     }
 
     /// The wrapped Agent.
@@ -91,6 +146,12 @@ impl<H: AgentHandle> PassportAgent<H> {
     /// The passport attempts so far (the last [`MAX_OUTCOMES`]).
     pub fn outcomes(&self) -> &[PassportOutcome] {
         &self.outcomes
+    }
+
+    /// Takes the outcomes recorded so far, leaving none (the daemon moves them into its
+    /// status and into the outcome of the operation that produced them).
+    pub fn take_outcomes(&mut self) -> Vec<PassportOutcome> {
+        core::mem::take(&mut self.outcomes)
     }
 
     async fn obtain(&self, nonce: &[u8]) -> Result<usize, String> {

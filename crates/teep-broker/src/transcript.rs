@@ -235,7 +235,9 @@ pub enum Event {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::AgentCalled { api, tam_uri: None, .. } => write!(f, "{api}: no TAM to contact"),
+            Self::AgentCalled { api, tam_uri: None, .. } => {
+                write!(f, "{api}: done, the Agent names no (further) TAM to contact")
+            }
             Self::AgentCalled { api, tam_uri: Some(uri), message: None } => {
                 write!(f, "{api}: contact {uri}")
             }

@@ -371,6 +371,21 @@ async fn socket_mode_replacement_and_malformed_clients() {
             String::from_utf8_lossy(&answer)
         );
     }
+    // An announced length past the limit (0xffffffff) gets an error frame saying so, then
+    // the connection closes cleanly (no reset).
+    for extra in [&b""[..], b"{\"call\":\"status\"}"] {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut stream = tokio::net::UnixStream::connect(&socket).await.expect("connect");
+        stream.write_all(&[0xff, 0xff, 0xff, 0xff]).await.expect("write");
+        stream.write_all(extra).await.expect("write");
+        let answer = teep_agent::ipc::frame::read_frame(&mut stream, 1 << 20).await;
+        let answer = String::from_utf8(answer.expect("an error frame")).expect("UTF-8");
+        assert!(answer.starts_with("{\"result\":\"error\""), "{answer}");
+        assert!(answer.contains("4294967295 bytes refused"), "{answer}");
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).await.expect("a clean close");
+        assert!(rest.is_empty());
+    }
     // A client that connects and sends nothing is dropped after client_timeout_ms.
     let idle = tokio::net::UnixStream::connect(&socket).await.expect("connect");
     let answer = daemon.status().await;

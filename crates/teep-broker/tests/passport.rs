@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use teep_agent::ipc::{AgentHandle, InProcess};
 use teep_agent::software::{self, config::ConfigFile, config::TamEntry, init};
@@ -134,7 +133,7 @@ async fn setup(tam_trusts: Option<PathBuf>, broker_verifier: Option<&str>) -> Se
 
     let passport = PassportConfig {
         verifier_url: broker_verifier.map_or(verifier_url, str::to_owned),
-        timeout: Duration::from_secs(5),
+        timeout_ms: 5_000,
     };
     let agent_side =
         PassportAgent::new(IpcAgent::new(InProcess::new(agent)), &passport).expect("passport");

@@ -14,7 +14,7 @@ use teep_cose::{Algorithm, CoseSign, PublicKey, Sign1, SigningKey};
 
 use crate::cipher_suite::{COSE_SIGN, COSE_SIGN1, CipherSuite, Operation};
 use crate::error::DecodeError;
-use crate::message::Message;
+use crate::message::{Message, MessageLimits};
 use crate::registry::Numbering;
 
 /// Why sealing or opening a TEEP message failed.
@@ -149,26 +149,42 @@ pub fn open(
     trusted: &[PublicKey],
     allowed: &[Algorithm],
 ) -> Result<Opened, Error> {
+    open_limited(bytes, numbering, trusted, allowed, &MessageLimits::default())
+}
+
+/// [`open`] with the payload decoded under `limits` ([`Message::decode_limited`]).
+pub fn open_limited(
+    bytes: &[u8],
+    numbering: Numbering,
+    trusted: &[PublicKey],
+    allowed: &[Algorithm],
+    limits: &MessageLimits,
+) -> Result<Opened, Error> {
+    let how = Opening { numbering, trusted, allowed, limits };
     match bytes.first() {
         // Tag 18 (0xd2) is COSE_Sign1; tag 98 (0xd8 0x62) is COSE_Sign.
-        Some(0xd2) => open_sign1(&Sign1::decode(bytes)?, numbering, trusted, allowed),
-        Some(0xd8) => open_sign(&CoseSign::decode(bytes)?, numbering, trusted, allowed),
+        Some(0xd2) => open_sign1(&Sign1::decode(bytes)?, &how),
+        Some(0xd8) => open_sign(&CoseSign::decode(bytes)?, &how),
         _ => match Sign1::decode(bytes) {
-            Ok(s) => open_sign1(&s, numbering, trusted, allowed),
+            Ok(s) => open_sign1(&s, &how),
             Err(first) => match CoseSign::decode(bytes) {
-                Ok(s) => open_sign(&s, numbering, trusted, allowed),
+                Ok(s) => open_sign(&s, &how),
                 Err(_) => Err(Error::Cose(first)),
             },
         },
     }
 }
 
-fn open_sign1(
-    s: &Sign1<'_>,
+/// What [`open_limited`] checks a message against.
+struct Opening<'a> {
     numbering: Numbering,
-    trusted: &[PublicKey],
-    allowed: &[Algorithm],
-) -> Result<Opened, Error> {
+    trusted: &'a [PublicKey],
+    allowed: &'a [Algorithm],
+    limits: &'a MessageLimits,
+}
+
+fn open_sign1(s: &Sign1<'_>, how: &Opening<'_>) -> Result<Opened, Error> {
+    let Opening { numbering, trusted, allowed, limits } = *how;
     let alg = s.algorithm()?;
     if !allowed.contains(&alg) {
         return Err(Error::AlgorithmNotAllowed(alg.0));
@@ -191,7 +207,7 @@ fn open_sign1(
             .ok_or(Error::UntrustedSigner)?,
     };
 
-    let message = Message::decode(payload, numbering)?;
+    let message = Message::decode_limited(payload, numbering, limits)?;
     Ok(Opened {
         message,
         key_index,
@@ -201,12 +217,8 @@ fn open_sign1(
     })
 }
 
-fn open_sign(
-    s: &CoseSign<'_>,
-    numbering: Numbering,
-    trusted: &[PublicKey],
-    allowed: &[Algorithm],
-) -> Result<Opened, Error> {
+fn open_sign(s: &CoseSign<'_>, how: &Opening<'_>) -> Result<Opened, Error> {
+    let Opening { numbering, trusted, allowed, limits } = *how;
     let payload = s.payload.ok_or(Error::DetachedPayload)?;
     let (signature, key_index) = match s.verify_any_with(trusted, Some(allowed), &[], payload) {
         Ok(found) => found,
@@ -214,7 +226,7 @@ fn open_sign(
         Err(_) => return Err(Error::UntrustedSigner),
     };
     let alg = s.signatures.get(signature).ok_or(Error::UntrustedSigner)?.algorithm()?;
-    let message = Message::decode(payload, numbering)?;
+    let message = Message::decode_limited(payload, numbering, limits)?;
     Ok(Opened {
         message,
         key_index,

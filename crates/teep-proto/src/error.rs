@@ -65,6 +65,16 @@ pub enum DecodeError {
         /// Offset of the first extra byte.
         offset: usize,
     },
+    /// A list has more entries than the receiver's configured limit allows
+    /// ([`crate::MessageLimits`]).
+    TooMany {
+        /// Spec name of the list.
+        field: &'static str,
+        /// Entries received.
+        count: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A rule that ties fields together was broken; the text quotes the rule.
     Rule(&'static str),
     /// The CBOR decoder failed in a way the structural check did not predict.
@@ -114,6 +124,11 @@ impl fmt::Display for DecodeError {
             DecodeError::TrailingBytes { offset } => {
                 write!(f, "trailing bytes after the message at offset {offset}")
             }
+            DecodeError::TooMany { field, count, limit } => write!(
+                f,
+                "{field}: {count} entries, more than the receiver's limit of {limit} \
+                 (send the rest in another message, or raise the receiver's max_manifests)"
+            ),
             DecodeError::Rule(rule) => write!(f, "rule broken: {rule}"),
             DecodeError::Malformed { field, offset: Some(at) } => {
                 write!(f, "{field}: malformed CBOR at offset {at}")

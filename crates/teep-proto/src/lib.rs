@@ -42,10 +42,12 @@ pub use component::{
     TrustedComponentId,
 };
 pub use describe::describe;
-pub use envelope::{CoseStructure, Error, Opened, open, seal_sign, seal_sign1, suite_algorithms};
+pub use envelope::{
+    CoseStructure, Error, Opened, open, open_limited, seal_sign, seal_sign1, suite_algorithms,
+};
 pub use error::DecodeError;
 pub use freshness::{DataItemRequested, FreshnessMechanism};
-pub use message::{Message, default_limits};
+pub use message::{DEFAULT_MAX_MANIFESTS, Message, MessageLimits, default_limits};
 pub use options::Extension;
 pub use query_request::QueryRequest;
 pub use query_response::QueryResponse;

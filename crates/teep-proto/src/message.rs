@@ -31,6 +31,27 @@ pub fn default_limits() -> teep_cbor::Limits {
     teep_cbor::Limits { max_len: 32 << 20, ..teep_cbor::Limits::default() }
 }
 
+/// Default of [`MessageLimits::max_manifests`].
+pub const DEFAULT_MAX_MANIFESTS: usize = 256;
+
+/// Everything a TEEP message decoder bounds: the structural CBOR limits (size, nesting depth,
+/// elements per array or map) and the number of manifests one message may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageLimits {
+    /// Structural limits of the CBOR check ([`default_limits`] by default).
+    pub cbor: teep_cbor::Limits,
+    /// Largest number of entries of an Update's `manifest-list` and of an
+    /// `unneeded-manifest-list` (Update, QueryResponse); each manifest costs the receiver a
+    /// SUIT processing run (default [`DEFAULT_MAX_MANIFESTS`]).
+    pub max_manifests: usize,
+}
+
+impl Default for MessageLimits {
+    fn default() -> Self {
+        Self { cbor: default_limits(), max_manifests: DEFAULT_MAX_MANIFESTS }
+    }
+}
+
 /// Any TEEP message.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Message {
@@ -47,21 +68,34 @@ pub enum Message {
 }
 
 impl Message {
-    /// Decodes and validates one TEEP message (the COSE payload) under [`default_limits`].
+    /// Decodes and validates one TEEP message (the COSE payload) under the default
+    /// [`MessageLimits`].
     pub fn decode(bytes: &[u8], numbering: Numbering) -> Result<Message, DecodeError> {
-        Self::decode_with_limits(bytes, numbering, &default_limits())
+        Self::decode_limited(bytes, numbering, &MessageLimits::default())
     }
 
-    /// Decodes and validates one TEEP message: first the structural check of `teep_cbor`
-    /// (well-formed, one item, preferred serialization, no duplicate keys, limits), then the
-    /// message schema, then the rules of §5 ([`Message::validate`]).
+    /// Decodes and validates one TEEP message under the CBOR `limits` and the default
+    /// [`MessageLimits::max_manifests`].
     pub fn decode_with_limits(
         bytes: &[u8],
         numbering: Numbering,
         limits: &teep_cbor::Limits,
     ) -> Result<Message, DecodeError> {
-        teep_cbor::check(bytes, limits)?;
-        let ctx = Ctx { numbering, limits: *limits };
+        let limits = MessageLimits { cbor: *limits, ..MessageLimits::default() };
+        Self::decode_limited(bytes, numbering, &limits)
+    }
+
+    /// Decodes and validates one TEEP message: first the structural check of `teep_cbor`
+    /// (well-formed, one item, preferred serialization, no duplicate keys, `limits.cbor`), then
+    /// the message schema with its list limits ([`DecodeError::TooMany`]), then the rules of
+    /// §5 ([`Message::validate`]).
+    pub fn decode_limited(
+        bytes: &[u8],
+        numbering: Numbering,
+        limits: &MessageLimits,
+    ) -> Result<Message, DecodeError> {
+        teep_cbor::check(bytes, &limits.cbor)?;
+        let ctx = Ctx { numbering, limits: limits.cbor, max_manifests: limits.max_manifests };
         let mut r = Reader::new(bytes);
         let arity = r.array("teep-message")?;
         if arity < 2 {

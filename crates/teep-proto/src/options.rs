@@ -43,10 +43,59 @@ pub(crate) fn validate_extensions(extensions: &[Extension]) -> Result<(), Decode
     Ok(())
 }
 
-/// Decoding context: numbering and the limits for nested `bstr .cbor` items.
+/// Decoding context: numbering, the limits for nested `bstr .cbor` items and the largest
+/// manifest list.
 pub(crate) struct Ctx {
     pub(crate) numbering: Numbering,
     pub(crate) limits: teep_cbor::Limits,
+    pub(crate) max_manifests: usize,
+}
+
+impl Ctx {
+    /// Refuses a list of `count` manifests (or manifest component ids) in `field` beyond
+    /// [`crate::MessageLimits::max_manifests`], before any entry is read.
+    pub(crate) fn check_manifests(
+        &self,
+        field: &'static str,
+        count: u64,
+    ) -> Result<(), DecodeError> {
+        let limit = u64::try_from(self.max_manifests).unwrap_or(u64::MAX);
+        if count > limit {
+            return Err(DecodeError::TooMany { field, count, limit });
+        }
+        Ok(())
+    }
+}
+
+/// `manifest-list => [ + bstr .cbor SUIT_Envelope ]`, at most `max_manifests` entries.
+pub(crate) fn read_manifest_list(
+    r: &mut Reader<'_>,
+    ctx: &Ctx,
+) -> Result<Vec<Vec<u8>>, DecodeError> {
+    let field = "manifest-list";
+    let n = r.nonempty_array(field)?;
+    ctx.check_manifests(field, n)?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(r.bstr_cbor(field, &ctx.limits)?.to_vec());
+    }
+    Ok(out)
+}
+
+/// `unneeded-manifest-list => [ + SUIT_Component_Identifier ]`, at most `max_manifests`
+/// entries.
+pub(crate) fn read_unneeded_manifest_list(
+    r: &mut Reader<'_>,
+    ctx: &Ctx,
+) -> Result<Vec<ComponentId>, DecodeError> {
+    let field = "unneeded-manifest-list";
+    let n = r.nonempty_array(field)?;
+    ctx.check_manifests(field, n)?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(ComponentId::decode(r, field)?);
+    }
+    Ok(out)
 }
 
 /// Reads the options map. `known` decodes the value of a label the message defines and
@@ -274,19 +323,6 @@ pub(crate) fn read_cbor_bstrs(
     let mut out = Vec::new();
     for _ in 0..n {
         out.push(r.bstr_cbor(field, &ctx.limits)?.to_vec());
-    }
-    Ok(out)
-}
-
-/// `[ + SUIT_Component_Identifier ]`
-pub(crate) fn read_component_ids(
-    r: &mut Reader<'_>,
-    field: &'static str,
-) -> Result<Vec<ComponentId>, DecodeError> {
-    let n = r.nonempty_array(field)?;
-    let mut out = Vec::new();
-    for _ in 0..n {
-        out.push(ComponentId::decode(r, field)?);
     }
     Ok(out)
 }

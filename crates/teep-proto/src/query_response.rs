@@ -160,8 +160,7 @@ impl QueryResponse {
                     m.requested_tc_list = Some(list);
                 }
                 Label::UNNEEDED_MANIFEST_LIST => {
-                    m.unneeded_manifest_list =
-                        Some(options::read_component_ids(r, "unneeded-manifest-list")?);
+                    m.unneeded_manifest_list = Some(options::read_unneeded_manifest_list(r, ctx)?);
                 }
                 Label::EXT_LIST => m.ext_list = Some(options::read_uint32s(r, "ext-list")?),
                 _ => return Ok(false),

@@ -79,11 +79,10 @@ impl Update {
             match label {
                 Label::TOKEN => m.token = Some(Token::from_slice(r.bytes("token")?)?),
                 Label::UNNEEDED_MANIFEST_LIST => {
-                    m.unneeded_manifest_list =
-                        Some(options::read_component_ids(r, "unneeded-manifest-list")?);
+                    m.unneeded_manifest_list = Some(options::read_unneeded_manifest_list(r, ctx)?);
                 }
                 Label::MANIFEST_LIST => {
-                    m.manifest_list = Some(options::read_cbor_bstrs(r, ctx, "manifest-list")?);
+                    m.manifest_list = Some(options::read_manifest_list(r, ctx)?);
                 }
                 Label::ATTESTATION_PAYLOAD_FORMAT => {
                     m.attestation_payload_format =

@@ -7,6 +7,7 @@
 //! number of executed commands is bounded by [`Options::max_steps`]. Payloads stream through
 //! a fixed buffer into the platform's staging area while being hashed.
 
+use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -14,15 +15,17 @@ use minicbor::Decoder;
 use minicbor::data::Type;
 use sha2::{Digest as _, Sha256};
 
+use crate::aead::{self, AeadDecryptor};
 use crate::cbor;
 use crate::command::{code, param};
 use crate::component::ComponentId;
 use crate::digest::{SuitDigest, matches_sha256};
+use crate::domain::{Authority, is_security_domain};
 use crate::envelope::{AuthenticatedManifest, Envelope, TrustAnchors};
 use crate::error::{PlatformError, SuitError};
 use crate::manifest::key;
 use crate::platform::{DecryptionKey, Download, Identifier, InstallRecord, Platform};
-use crate::process::{Options, Procedure};
+use crate::process::{Options, Procedure, authority_of};
 use crate::report::Record;
 use teep_cose::{CoseEncrypt, CtrDecryptor, RecipientKey};
 use zeroize::Zeroizing;
@@ -103,6 +106,9 @@ pub(crate) struct Machine<'m, 'a, P: Platform> {
     dep_path: Vec<u64>,
     /// The record of a failure inside a dependency, which is more precise than ours.
     sub_failure: Option<Record>,
+    /// Who authorised this manifest (security domains); restored with the platform after a
+    /// dependency ran under its own.
+    pub(crate) authority: Option<Authority>,
 }
 
 impl<'m, 'a, P: Platform> Machine<'m, 'a, P> {
@@ -129,6 +135,7 @@ impl<'m, 'a, P: Platform> Machine<'m, 'a, P> {
             verified: Vec::new(),
             dep_path: Vec::new(),
             sub_failure: None,
+            authority: None,
         }
     }
 
@@ -682,28 +689,66 @@ impl<'m, 'a, P: Platform> Machine<'m, 'a, P> {
 
     /// Streams a payload from `source` into the staged image of `component`, decrypting it
     /// when suit-parameter-encryption-info is set, hashing the plaintext and enforcing
-    /// image-size and the configured maximum while it flows. AES-CTR decrypts chunk by chunk;
-    /// AEAD content (AES-GCM, ChaCha20/Poly1305) must be buffered until its tag is checked,
-    /// bounded by the same limit.
+    /// image-size and the configured maximum while it flows. Memory stays at two chunk
+    /// buffers whatever the payload size: AES-CTR decrypts chunk by chunk, and AEAD content
+    /// (AES-GCM, ChaCha20/Poly1305) decrypts chunk by chunk into staging while its tag is
+    /// computed, the tag being checked at the end ([`AeadDecryptor`]).
+    ///
+    /// Until the AEAD tag is checked the staged plaintext is unauthenticated: on any failure
+    /// of an AEAD stream the staged image is reset to empty, so neither a later command of
+    /// this run (after a soft failure in try-each) nor a commit can see it.
     fn stream<F>(
         &mut self,
         index: usize,
         component: &ComponentId,
         params: &Params<'a>,
-        mut source: F,
+        source: F,
     ) -> Result<(), SuitError>
     where
         F: FnMut(&mut P, &mut [u8]) -> Result<usize, PlatformError>,
     {
         let limit =
             params.image_size.unwrap_or(self.opts.max_payload_size).min(self.opts.max_payload_size);
-        let mut decryptor = match params.encryption_info {
+        let decryptor = match params.encryption_info {
             Some(info) => Some(self.decryptor(info)?),
             None => None,
         };
+        let is_aead = matches!(decryptor, Some(Decryptor::Aead(_)));
         self.platform.stage_begin(component).map_err(SuitError::Platform)?;
-        let mut sink = Sink { hasher: Sha256::new(), offset: 0, limit };
-        let mut buf = vec![0u8; self.opts.chunk_size.max(1)];
+        let sink = Sink { hasher: Sha256::new(), offset: 0, limit };
+        match self.pump(component, sink, decryptor, source) {
+            Ok(Sink { hasher, offset, .. }) => {
+                self.finish_stage(index, params, hasher.finalize().into(), offset)
+            }
+            Err(e) => {
+                if is_aead {
+                    // Drop the unauthenticated plaintext; the original error is what counts.
+                    let _ = self.platform.stage_begin(component);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves every chunk of `source` through `decryptor` into `sink`; for AEAD content,
+    /// returns only once the tag has been checked.
+    fn pump<F>(
+        &mut self,
+        component: &ComponentId,
+        mut sink: Sink,
+        mut decryptor: Option<Decryptor>,
+        mut source: F,
+    ) -> Result<Sink, SuitError>
+    where
+        F: FnMut(&mut P, &mut [u8]) -> Result<usize, PlatformError>,
+    {
+        let chunk_size = self.opts.chunk_size.max(1);
+        let mut buf = vec![0u8; chunk_size];
+        // AEAD output: a chunk plus the held-back tag candidate released by it.
+        let mut plain = match decryptor {
+            Some(Decryptor::Aead(_)) => vec![0u8; chunk_size.saturating_add(aead::TAG_LEN)],
+            _ => Vec::new(),
+        };
         loop {
             let n = source(self.platform, &mut buf).map_err(SuitError::Platform)?;
             if n == 0 {
@@ -713,53 +758,49 @@ impl<'m, 'a, P: Platform> Machine<'m, 'a, P> {
                 "source returned more than the buffer".into(),
             )))?;
             match &mut decryptor {
-                Some(Decryptor::Aead { ciphertext, .. }) => {
-                    // The 16-byte tag rides on top of the plaintext limit.
-                    let total = (ciphertext.len() as u64).saturating_add(n as u64);
-                    if total > limit.saturating_add(16) {
-                        return Err(SuitError::PayloadTooLarge);
-                    }
-                    ciphertext.extend_from_slice(chunk);
-                    continue;
+                Some(Decryptor::Aead(d)) => {
+                    let out = d.update(chunk, &mut plain).map_err(SuitError::Decrypt)?;
+                    sink.write(self.platform, component, out)?;
                 }
-                Some(Decryptor::Ctr(ctr)) => ctr.apply(chunk),
-                None => {}
-            }
-            sink.write(self.platform, component, chunk)?;
-        }
-        if let Some(Decryptor::Aead { info, key, ciphertext }) = decryptor {
-            let plaintext = self.aead_open(info, key, &ciphertext)?;
-            for chunk in plaintext.chunks(self.opts.chunk_size.max(1)) {
-                sink.write(self.platform, component, chunk)?;
+                Some(Decryptor::Ctr(ctr)) => {
+                    ctr.apply(chunk);
+                    sink.write(self.platform, component, chunk)?;
+                }
+                None => sink.write(self.platform, component, chunk)?,
             }
         }
-        let Sink { hasher, offset, .. } = sink;
-        self.finish_stage(index, params, hasher.finalize().into(), offset)
+        if let Some(Decryptor::Aead(d)) = decryptor {
+            d.finish().map_err(SuitError::Decrypt)?;
+        }
+        Ok(sink)
     }
 
     /// Opens suit-parameter-encryption-info (a COSE_Encrypt with a detached ciphertext,
     /// draft-ietf-suit-firmware-encryption §5) with the first device key that unwraps the
     /// content key of one of its recipients.
-    fn decryptor(&self, info: &'a [u8]) -> Result<Decryptor<'a>, SuitError> {
+    fn decryptor(&self, info: &[u8]) -> Result<Decryptor, SuitError> {
         let enc = CoseEncrypt::decode(info).map_err(SuitError::Decrypt)?;
         if enc.ciphertext.is_some() {
             return Err(SuitError::Malformed("encryption-info must carry a detached ciphertext"));
         }
         let alg = enc.algorithm().map_err(SuitError::Decrypt)?;
-        let (key, cek) = self.unwrap_cek(&enc)?;
+        let cek = self.unwrap_cek(&enc)?;
+        let iv = enc.iv().map_err(SuitError::Decrypt)?;
         if teep_cose::is_non_aead(alg) {
-            let iv = enc.iv().map_err(SuitError::Decrypt)?;
             let ctr = CtrDecryptor::new(alg, &cek, iv).map_err(SuitError::Decrypt)?;
-            Ok(Decryptor::Ctr(alloc::boxed::Box::new(ctr)))
+            Ok(Decryptor::Ctr(Box::new(ctr)))
         } else {
-            Ok(Decryptor::Aead { info, key, ciphertext: Vec::new() })
+            // RFC 9052 §5.3: the AAD is the Enc_structure; SUIT uses no external AAD.
+            let aad = teep_cose::enc_structure("Encrypt", enc.protected_bytes, &[]);
+            let aead = AeadDecryptor::new(alg, &cek, iv, &aad).map_err(SuitError::Decrypt)?;
+            Ok(Decryptor::Aead(Box::new(aead)))
         }
     }
 
-    fn unwrap_cek(&self, enc: &CoseEncrypt<'_>) -> Result<(usize, Zeroizing<Vec<u8>>), SuitError> {
+    fn unwrap_cek(&self, enc: &CoseEncrypt<'_>) -> Result<Zeroizing<Vec<u8>>, SuitError> {
         let alg = enc.algorithm().map_err(SuitError::Decrypt)?;
         let mut last = None;
-        for (i, key) in self.platform.decryption_keys().iter().enumerate() {
+        for key in self.platform.decryption_keys() {
             for recipient in &enc.recipients {
                 if let (Some(want), Some(have)) = (key.kid(), recipient.kid())
                     && want != have
@@ -767,24 +808,12 @@ impl<'m, 'a, P: Platform> Machine<'m, 'a, P> {
                     continue;
                 }
                 match recipient.unwrap_cek(recipient_key(key), alg, Some(PAYLOAD_CONTEXT)) {
-                    Ok(cek) => return Ok((i, cek)),
+                    Ok(cek) => return Ok(cek),
                     Err(e) => last = Some(e),
                 }
             }
         }
         Err(last.map_or(SuitError::NoDecryptionKey, SuitError::Decrypt))
-    }
-
-    fn aead_open(
-        &self,
-        info: &[u8],
-        key: usize,
-        ciphertext: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, SuitError> {
-        let enc = CoseEncrypt::decode(info).map_err(SuitError::Decrypt)?;
-        let key = self.platform.decryption_keys().get(key).ok_or(SuitError::NoDecryptionKey)?;
-        enc.decrypt_detached(recipient_key(key), Some(PAYLOAD_CONTEXT), &[], ciphertext)
-            .map_err(SuitError::Decrypt)
     }
 
     fn is_dependency(&self, index: usize) -> bool {
@@ -866,24 +895,73 @@ impl<'m, 'a, P: Platform> Machine<'m, 'a, P> {
             .ok_or(SuitError::Malformed("dependency names no component"))?;
         let section = self.section;
         let installing = section == key::INSTALL && self.opts.procedure == Procedure::Update;
-        if installing
-            && let Some(installed) = self.platform.installed_sequence_number(&identity)
-            && manifest.sequence_number() <= installed
-        {
-            return Err(SuitError::Rollback { installed, offered: manifest.sequence_number() });
-        }
-        for component in manifest.components() {
-            self.platform.check_component(component).map_err(SuitError::Platform)?;
+        // Rollback protection for dependencies: an older one is refused, and so is another
+        // manifest with the installed number; the installed manifest itself may be processed
+        // again (a second Trusted Component joining the same security domain).
+        if installing && let Some(installed) = self.platform.installed_sequence_number(&identity) {
+            let offered = manifest.sequence_number();
+            if offered < installed
+                || (offered == installed && !self.is_installed(&identity, manifest.digest()))
+            {
+                return Err(SuitError::Rollback { installed, offered });
+            }
         }
         if manifest.is_severed_missing(section) {
             return Err(SuitError::SeveredMemberMissing(section));
         }
+        // A security domain is joined under its own manifest-component-id, so that the
+        // domain named in the root's authority is the one processed here.
+        if is_security_domain(&identity) && self.component(index)? != &identity {
+            return Err(SuitError::Malformed(
+                "a security domain dependency must be declared under its manifest-component-id",
+            ));
+        }
 
+        // The dependency runs under its own signer; the platform refuses one of another
+        // signer than ours, then the root's authority is restored whatever happened.
+        let parent = self.authority.as_ref().map(|a| a.signer);
+        let authority = authority_of(&manifest, self.trust, parent)?;
+        let run = match self.platform.set_authority(Some(&authority)) {
+            Ok(()) => self.run_dependency(index, &manifest, &bytes, &identity, authority),
+            Err(e) => Err(SuitError::Platform(e)),
+        };
+        let restored = self.platform.set_authority(self.authority.as_ref());
+        run?;
+        restored.map_err(SuitError::Platform)
+    }
+
+    /// Whether the installed manifest `identity` (its envelope as the platform keeps it) has
+    /// manifest digest `digest`.
+    fn is_installed(&mut self, identity: &ComponentId, digest: &SuitDigest) -> bool {
+        let Some(envelope) = self.platform.installed_envelope(identity) else { return false };
+        let installed = Envelope::decode(&envelope).and_then(|e| e.checked_manifest_digest());
+        match (installed.and_then(|d| d.sha256_value()), digest.sha256_value()) {
+            (Ok(have), Ok(want)) => matches_sha256(&have, &want),
+            _ => false,
+        }
+    }
+
+    /// The part of [`Machine::process_dependency`] that runs under the dependency's
+    /// authority: component checks, its section, and (in suit-install) its record.
+    fn run_dependency(
+        &mut self,
+        index: usize,
+        manifest: &AuthenticatedManifest<'_>,
+        bytes: &[u8],
+        identity: &ComponentId,
+        authority: Authority,
+    ) -> Result<(), SuitError> {
+        for component in manifest.components() {
+            self.platform.check_component(component).map_err(SuitError::Platform)?;
+        }
+        let section = self.section;
+        let installing = section == key::INSTALL && self.opts.procedure == Procedure::Update;
         let mut path = self.dep_path.clone();
         path.push(index as u64);
-        let mut sub = Machine::new(&mut *self.platform, &manifest, self.opts, self.trust);
+        let mut sub = Machine::new(&mut *self.platform, manifest, self.opts, self.trust);
         sub.dep_path = path;
         sub.steps = self.steps;
+        sub.authority = Some(authority);
         let run = match manifest.section(section) {
             Some(sequence) => sub.run_section(section, sequence),
             None => Ok(()),
@@ -903,10 +981,10 @@ impl<'m, 'a, P: Platform> Machine<'m, 'a, P> {
         }
         if installing {
             let record = InstallRecord {
-                manifest_id: &identity,
+                manifest_id: identity,
                 sequence_number: manifest.sequence_number(),
                 manifest_digest: manifest.digest(),
-                envelope: &bytes,
+                envelope: bytes,
                 components: manifest.components(),
                 written: &written,
             };
@@ -961,12 +1039,12 @@ impl Sink {
     }
 }
 
-/// How an encrypted payload is opened while it streams.
-enum Decryptor<'a> {
-    /// AES-CTR: decrypted chunk by chunk.
-    Ctr(alloc::boxed::Box<CtrDecryptor>),
-    /// AEAD: buffered, opened at the end with device key `key`.
-    Aead { info: &'a [u8], key: usize, ciphertext: Vec<u8> },
+/// How an encrypted payload is opened while it streams; both decrypt chunk by chunk.
+enum Decryptor {
+    /// AES-CTR: no integrity of its own (the image digest provides it).
+    Ctr(Box<CtrDecryptor>),
+    /// AES-GCM or ChaCha20/Poly1305: tag checked when the stream ends.
+    Aead(Box<AeadDecryptor>),
 }
 
 fn recipient_key(key: &DecryptionKey) -> RecipientKey<'_> {

@@ -17,10 +17,17 @@
 //! in suit-install, stages its record ([`Platform::stage_dependency_record`]).
 //! [`Options::strict_dependencies`] selects strict or compatibility mode.
 //!
+//! Security domains ([`domain`], docs/security-domains.md): the processor tells the platform
+//! which signer (RFC 9679 thumbprint) authorised each manifest and dependency
+//! ([`Platform::set_authority`]); [`DomainPolicy`] is the rule a platform applies, and every
+//! refusal is reported with reason 7, unauthorized SUIT component.
+//!
 //! Encrypted payloads (draft-ietf-suit-firmware-encryption): suit-parameter-encryption-info
 //! on write, fetch and copy; A128KW/A192KW/A256KW and ECDH-ES + A*KW recipients with
-//! [`Platform::decryption_keys`]; AES-CTR streams chunk by chunk, AEAD content (AES-GCM,
-//! ChaCha20/Poly1305) is buffered up to the payload limit until its tag is checked.
+//! [`Platform::decryption_keys`]. All content algorithms stream chunk by chunk into staging:
+//! AES-CTR directly, AEAD content (AES-GCM, ChaCha20/Poly1305) with its tag computed on the
+//! way and checked at the end; a failed tag resets the staged image, so unauthenticated
+//! plaintext never becomes visible.
 //!
 //! Authentication: COSE_Sign1 (ESP256, ES256, Ed25519, EdDSA) and COSE_Mac0 (HMAC 256/256,
 //! [`MacKey`]); several blocks, one verifying suffices. Reports may be signed with a device
@@ -47,10 +54,12 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod aead;
 mod cbor;
 pub mod command;
 mod component;
 mod digest;
+pub mod domain;
 mod envelope;
 mod error;
 mod interpreter;
@@ -66,6 +75,7 @@ pub mod tool;
 
 pub use component::ComponentId;
 pub use digest::{SHA256, SuitDigest};
+pub use domain::{Authority, DomainPolicy, SignerId};
 pub use envelope::{AuthenticatedManifest, ENVELOPE_TAG, Envelope, MacKey, TrustAnchors};
 pub use error::{PlatformError, Reason, SuitError};
 pub use manifest::Manifest;

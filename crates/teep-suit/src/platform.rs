@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::component::ComponentId;
 use crate::digest::SuitDigest;
+use crate::domain::Authority;
 use crate::error::PlatformError;
 
 /// Which identifier condition is being evaluated (draft-ietf-suit-manifest-34 §8.4.8.1).
@@ -158,6 +159,22 @@ pub trait Platform {
     ) -> Result<Option<Vec<u8>>, PlatformError> {
         let _ = (reference_uri, key, digest);
         Ok(None)
+    }
+
+    /// Tells the platform who authorised the manifest whose commands run next (security
+    /// domains, [`crate::domain`]): called after authentication and before
+    /// [`check_component`](Platform::check_component) for the root manifest, for each
+    /// dependency before its commands run (with [`Authority::processed_by`] set), again with
+    /// the root's authority when the dependency returns, and with `None` before a removal
+    /// without a manifest. A platform with domains refuses, with
+    /// [`PlatformError::Unauthorized`], a manifest id, domain or dependency that belongs to
+    /// another signer, and checks every later call against this authority until the next
+    /// [`commit`](Platform::commit) or [`abort`](Platform::abort).
+    ///
+    /// Default: no domains; everything is accepted.
+    fn set_authority(&mut self, authority: Option<&Authority>) -> Result<(), PlatformError> {
+        let _ = authority;
+        Ok(())
     }
 
     /// Whether the manifest may address `component` at all (draft-ietf-suit-manifest-34 §6.2:

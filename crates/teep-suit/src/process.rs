@@ -17,6 +17,7 @@ use minicbor::Decoder;
 use crate::cbor;
 use crate::component::ComponentId;
 use crate::digest::SuitDigest;
+use crate::domain::{Authority, SignerId, domain_of};
 use crate::envelope::{AuthenticatedManifest, Envelope, TrustAnchors};
 use crate::error::{Reason, SuitError};
 use crate::interpreter::Machine;
@@ -195,14 +196,27 @@ fn process_envelope<P: Platform>(
         error,
     };
 
-    // 2. Setup checks: identity, rollback, procedure, components (§6.1, §6.2).
+    // 2. Who authorised it (security domains): the platform refuses a manifest id or domain
+    // of another signer before anything runs.
+    let authority = match authority_of(&manifest, trust, None) {
+        Ok(a) => a,
+        Err(e) => return Err(fail(e, Record::default(), Vec::new())),
+    };
+    if let Err(e) = platform.set_authority(Some(&authority)) {
+        platform.abort();
+        return Err(fail(SuitError::Platform(e), Record::default(), Vec::new()));
+    }
+
+    // 3. Setup checks: identity, rollback, procedure, components (§6.1, §6.2).
     if let Err(e) = preflight(platform, &manifest, opts) {
+        platform.abort();
         return Err(fail(e, Record::default(), Vec::new()));
     }
     let identity = manifest.identity().cloned().unwrap_or_default();
 
-    // 3. Run the procedure; abort on any failure.
+    // 4. Run the procedure; abort on any failure.
     let mut machine = Machine::new(platform, &manifest, opts, trust);
+    machine.authority = Some(authority);
     let run = run_procedure(&mut machine, &manifest, opts);
     let records = machine.take_records();
     let written = machine.written();
@@ -214,7 +228,7 @@ fn process_envelope<P: Platform>(
     }
     drop(machine);
 
-    // 4. Commit atomically.
+    // 5. Commit atomically.
     let record = InstallRecord {
         manifest_id: &identity,
         sequence_number: manifest.sequence_number(),
@@ -247,10 +261,20 @@ fn process_envelope<P: Platform>(
 
 /// Stages removal of the manifest `manifest_id` and its components and commits it
 /// (TEEP unneeded-manifest-list, draft-ietf-teep-protocol-26 §4.4).
+///
+/// No manifest authorises this removal, so the platform's domain checks do not apply
+/// ([`Platform::set_authority`] with `None`): the caller decides who may remove what (the
+/// TEEP Agent checks the requesting TAM).
 pub fn uninstall<P: Platform>(
     platform: &mut P,
     manifest_id: &ComponentId,
 ) -> Result<(), SuitError> {
+    platform.set_authority(None).map_err(SuitError::Platform)?;
+    remove(platform, manifest_id)
+}
+
+/// Stages the removal of `manifest_id` under the current authority and commits it.
+fn remove<P: Platform>(platform: &mut P, manifest_id: &ComponentId) -> Result<(), SuitError> {
     if platform.installed_sequence_number(manifest_id).is_none() {
         return Err(SuitError::NotInstalled);
     }
@@ -272,6 +296,10 @@ pub fn uninstall<P: Platform>(
 /// suit-uninstall runs after the shared sequence, staging what it does (unlink, writes) with
 /// the removal, so either all of it is committed or nothing. A failing section aborts the
 /// removal with its error; a platform without the envelope only removes the components.
+///
+/// The removal runs under the authority of the installed manifest's own signer
+/// ([`Platform::set_authority`]), so its suit-uninstall section cannot touch another
+/// signer's domain.
 pub fn uninstall_with<P: Platform>(
     platform: &mut P,
     manifest_id: &ComponentId,
@@ -290,8 +318,14 @@ pub fn uninstall_with<P: Platform>(
         if manifest.is_severed_missing(key::UNINSTALL) {
             return Err(SuitError::SeveredMemberMissing(key::UNINSTALL));
         }
+        let authority = authority_of(&manifest, trust, None)?;
+        if let Err(e) = platform.set_authority(Some(&authority)) {
+            platform.abort();
+            return Err(SuitError::Platform(e));
+        }
         if let Some(sequence) = manifest.section(key::UNINSTALL) {
             let mut machine = Machine::new(platform, &manifest, opts, trust);
+            machine.authority = Some(authority);
             let run = machine.run_section(key::UNINSTALL, sequence);
             drop(machine);
             if let Err(e) = run {
@@ -299,8 +333,25 @@ pub fn uninstall_with<P: Platform>(
                 return Err(e);
             }
         }
+        return remove(platform, manifest_id);
     }
     uninstall(platform, manifest_id)
+}
+
+/// The [`Authority`] of an authenticated manifest: its signer, its identity and its security
+/// domain ([`crate::domain`]): its own id for a domain manifest, else the one domain manifest
+/// among its dependency components, else `None` (the signer's default domain).
+pub(crate) fn authority_of(
+    manifest: &AuthenticatedManifest<'_>,
+    trust: &TrustAnchors,
+    processed_by: Option<SignerId>,
+) -> Result<Authority, SuitError> {
+    let signer = SignerId::of_anchor(trust, manifest.signer_index())
+        .ok_or(SuitError::Malformed("signer index names no trust anchor"))?;
+    let manifest_id =
+        manifest.identity().cloned().ok_or(SuitError::Malformed("manifest names no component"))?;
+    let domain = domain_of(manifest.manifest())?;
+    Ok(Authority { signer, manifest_id, domain, processed_by })
 }
 
 fn preflight<P: Platform>(

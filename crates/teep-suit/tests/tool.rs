@@ -494,3 +494,57 @@ fn uninstall_runs_the_uninstall_section() {
     assert!(p.state.manifests.contains_key(&kept) && p.state.components.contains_key(&kept));
     assert!(p.staged_is_empty());
 }
+
+/// AEAD payloads stream in chunks into staging; a flipped ciphertext or tag byte anywhere is
+/// caught by the tag at the end: nothing is committed, the platform aborts and the reason is
+/// operation-failed. Sizes around the chunk size exercise the held-back tag across chunks.
+#[test]
+fn streamed_aead_payloads_install_and_a_flipped_byte_installs_nothing() {
+    let key = example_signing_key();
+    let trust = TrustAnchors::new(vec![key.public_key()]);
+    let kek = [0x11; 16];
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    let mut opts = Options::teep_install();
+    opts.chunk_size = 1024;
+    for alg in [Algorithm::A128GCM, Algorithm::A256GCM, Algorithm::CHACHA20_POLY1305] {
+        for size in [0usize, 1, 1023, 1024, 1025, 5000] {
+            let plaintext: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
+            let env = built(Payload::integrated(plaintext.clone()));
+            let enc = tool::encrypt_payload(
+                &mut rng,
+                &env,
+                "#tc",
+                &[Recipient::Kek(&kek)],
+                alg,
+                &sign1(&key),
+            )
+            .unwrap();
+            let ct = Envelope::decode(&enc).unwrap().integrated_payload("#tc").unwrap().to_vec();
+            assert_eq!(ct.len(), size + 16);
+            let at = find(&enc, &ct).expect("ciphertext in the envelope");
+            let platform = || {
+                let mut p = MemPlatform::teep_example();
+                p.keys.push(teep_suit::DecryptionKey::KeyWrap {
+                    kid: None,
+                    key: zeroize::Zeroizing::new(kek.to_vec()),
+                });
+                p
+            };
+
+            let mut p = platform();
+            process(&mut p, &enc, &trust, &opts).unwrap_or_else(|f| panic!("{alg:?} {size}: {f}"));
+            assert_eq!(p.state.components.get(&ta()), Some(&plaintext), "{alg:?} {size}");
+
+            for flip in [0, size / 2, size, size + 15] {
+                let mut bad = enc.clone();
+                bad[at + flip] ^= 0x20;
+                let mut p = platform();
+                let f = process(&mut p, &bad, &trust, &opts).expect_err("flipped byte");
+                assert_eq!(f.error, SuitError::Decrypt(teep_cose::Error::Decrypt), "{alg:?}");
+                assert_eq!(f.error.reason(), Reason::OperationFailed);
+                assert_eq!((p.commits, p.aborts), (0, 1), "{alg:?} {size} flip {flip}");
+                assert!(p.state.components.is_empty(), "{alg:?} {size}: nothing visible");
+            }
+        }
+    }
+}

@@ -66,6 +66,15 @@ pub enum AdminError {
     /// No TC signer is registered, so no envelope can be accepted.
     #[error("no TC signer is registered")]
     NoSigners,
+    /// No registered TC signer (that the actor may use) verifies the envelope's signature.
+    #[error(
+        "trusted component rejected: no registered TC signer verifies its signature; register \
+         the signer's public key first (`teep tam signer add`, POST /admin/v1/signers)"
+    )]
+    UntrustedEnvelope,
+    /// The change would leave no enabled operator able to use the admin API.
+    #[error("refused: {0}")]
+    WouldLockOut(String),
     /// The named object already exists.
     #[error("{0} already exists")]
     Exists(&'static str),
@@ -88,6 +97,9 @@ pub enum AdminError {
         /// The catalog entries, as `component-id@sequence-number`.
         components: Vec<String>,
     },
+    /// The actor's role or ownership does not allow the operation.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
 }
 
 /// The TAM's signing keys could not be loaded or created.

@@ -10,75 +10,137 @@
 //!   `X-Content-Type-Options: nosniff`, `Content-Security-Policy: default-src 'none'` and
 //!   `Referrer-Policy: no-referrer`; never Cache-Control (§4: "MUST NOT be used"), never
 //!   cookies, never redirects. An empty answer is 204 without a body (§6.2).
-//! * Bodies larger than the configured limit get 413 before the TAM sees them.
-//! * A local failure (database down) is 500 (§6.4: "an appropriate HTTP 5xx error response").
+//! * Bodies larger than the configured limit get 413 before the TAM sees them; a body that
+//!   does not arrive within `body_timeout_secs` gets 408.
+//! * At most `max_concurrent_sessions` requests are handled at once; one more gets 503 with
+//!   `Retry-After` at once, without waiting in a queue.
+//! * A database that cannot be reached (pool timeout, connection failure) is 503 with
+//!   `Retry-After`; another local failure is 500 (§6.4: "an appropriate HTTP 5xx error
+//!   response").
+//! * Every request is counted in [`crate::metrics`] by message kind and outcome.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use tokio::sync::Semaphore;
 
 use crate::config::Wire;
-use crate::session::{Incoming, Reply, Tam};
+use crate::metrics::{self, MessageKind, Metrics, Note, Outcome, Rejection};
+use crate::session::{Incoming, Reply, SessionError, Tam};
 
 /// The TEEP media type (draft-ietf-teep-protocol-26 §11.1).
 pub const TEEP_MEDIA_TYPE: &str = "application/teep+cbor";
+
+/// Seconds a client refused for load is asked to wait (`Retry-After`, RFC 9110 §10.2.3).
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 #[derive(Clone)]
 struct Endpoint {
     tam: Arc<Tam>,
     wire: Wire,
+    metrics: Arc<Metrics>,
+    /// One permit per TEEP request in flight, `max_concurrent_sessions` in all.
+    permits: Arc<Semaphore>,
 }
 
-/// Builds the router serving every configured TEEP endpoint of `tam`.
+/// Builds the router serving every configured TEEP endpoint of `tam`, with metrics nobody
+/// reads; [`crate::Server`] serves the same endpoints with its metrics and operations routes.
 ///
-/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that the per-peer
-/// bound on anonymous session tokens can see the client address; without it all anonymous
-/// sessions share one bound.
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that log lines can
+/// name the client address.
 pub fn router(tam: Arc<Tam>) -> Router {
+    teep_routes(tam, Arc::new(Metrics::new())).fallback(not_found)
+}
+
+/// The TEEP endpoints of `tam`, counting into `metrics`, without a fallback route (so that
+/// other routers can be merged in).
+pub(crate) fn teep_routes(tam: Arc<Tam>, metrics: Arc<Metrics>) -> Router {
+    let limit = usize::try_from(tam.config().max_concurrent_sessions).unwrap_or(usize::MAX);
+    let permits = Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)));
     let mut router = Router::new();
     for endpoint in &tam.config().endpoints {
-        let state = Endpoint { tam: Arc::clone(&tam), wire: endpoint.wire };
+        let state = Endpoint {
+            tam: Arc::clone(&tam),
+            wire: endpoint.wire,
+            metrics: Arc::clone(&metrics),
+            permits: Arc::clone(&permits),
+        };
         router = router.route(&endpoint.path, any(teep_endpoint).with_state(state));
     }
-    router.fallback(|| async { StatusCode::NOT_FOUND })
+    router
+}
+
+/// 404 for every path that is not a route.
+pub(crate) async fn not_found() -> StatusCode {
+    StatusCode::NOT_FOUND
 }
 
 async fn teep_endpoint(State(endpoint): State<Endpoint>, request: Request) -> Response {
+    let started = Instant::now();
+    let metrics = &endpoint.metrics;
+    let reject = |reason: Rejection, response: Response| {
+        metrics.record(MessageKind::Unknown, Outcome::Rejected, Some(reason), started.elapsed());
+        response
+    };
+
     if request.method() != Method::POST {
-        return bare(StatusCode::METHOD_NOT_ALLOWED, Some(("allow", "POST")));
+        return reject(
+            Rejection::Method,
+            bare(StatusCode::METHOD_NOT_ALLOWED, Some(("allow", "POST"))),
+        );
     }
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let (parts, body) = request.into_parts();
 
     if !accepts_teep(&parts.headers) {
         tracing::debug!(?peer, "rejecting request whose Accept excludes application/teep+cbor");
-        return bare(StatusCode::NOT_ACCEPTABLE, None);
+        return reject(Rejection::NotAcceptable, bare(StatusCode::NOT_ACCEPTABLE, None));
     }
 
+    // Issue 7 limit: at most max_concurrent_sessions requests in flight in this process. One
+    // more is refused at once (no queue) and asked to come back.
+    let Ok(_permit) = Arc::clone(&endpoint.permits).try_acquire_owned() else {
+        tracing::debug!(?peer, "refusing request: max_concurrent_sessions in flight");
+        return reject(Rejection::Overloaded, overloaded());
+    };
+    let _in_flight = metrics.in_flight();
+
     // Refuse an announced oversize body before reading it; the read below enforces the limit
-    // for chunked bodies too.
-    let limit = endpoint.tam.config().body_limit;
+    // for chunked bodies too, and bounds how long a slow sender may take.
+    let config = endpoint.tam.config();
+    let limit = config.body_limit;
     if content_length(&parts.headers).is_some_and(|len| len > limit as u64) {
-        return bare(StatusCode::PAYLOAD_TOO_LARGE, None);
+        return reject(Rejection::TooLarge, bare(StatusCode::PAYLOAD_TOO_LARGE, None));
     }
-    let body = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => return bare(StatusCode::PAYLOAD_TOO_LARGE, None),
+    let body = match tokio::time::timeout(config.body_timeout(), read_body(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(BodyError::TooLarge)) => {
+            return reject(Rejection::TooLarge, bare(StatusCode::PAYLOAD_TOO_LARGE, None));
+        }
+        Ok(Err(BodyError::Aborted)) => {
+            return reject(Rejection::Malformed, bare(StatusCode::BAD_REQUEST, None));
+        }
+        Err(_) => {
+            tracing::debug!(?peer, "request body not received within body_timeout_secs");
+            return reject(Rejection::Timeout, bare(StatusCode::REQUEST_TIMEOUT, None));
+        }
     };
 
     let content_type = parts.headers.get(header::CONTENT_TYPE);
     let teep_content = content_type.is_some_and(is_teep_media_type);
     if !body.is_empty() && !teep_content {
-        return bare(StatusCode::UNSUPPORTED_MEDIA_TYPE, None);
+        return reject(Rejection::MediaType, bare(StatusCode::UNSUPPORTED_MEDIA_TYPE, None));
     }
     if body.is_empty() && content_type.is_some() && !teep_content {
-        return bare(StatusCode::UNSUPPORTED_MEDIA_TYPE, None);
+        return reject(Rejection::MediaType, bare(StatusCode::UNSUPPORTED_MEDIA_TYPE, None));
     }
 
     let incoming = Incoming {
@@ -87,14 +149,109 @@ async fn teep_endpoint(State(endpoint): State<Endpoint>, request: Request) -> Re
         peer,
         now: unix_now(),
     };
-    match endpoint.tam.handle(incoming).await {
+    let (result, note) = metrics::observe(endpoint.tam.handle(incoming)).await;
+    let (kind, outcome, rejection) = classify(body.is_empty(), &note, &result);
+    metrics.record(kind, outcome, rejection, started.elapsed());
+    if let Some(trusted) = note.attestation {
+        metrics.record_attestation(trusted);
+    }
+    match result {
         Ok(Reply::Message(bytes)) => teep_response(bytes),
         Ok(Reply::Empty) => bare(StatusCode::NO_CONTENT, None),
         Err(e) => {
-            tracing::error!(error = %e, "TAM could not produce an answer");
+            if matches!(e, SessionError::Store(_)) {
+                metrics.db_error("session");
+            }
+            if database_unavailable(&e) {
+                tracing::error!(error = %crate::ops::user_facing(&e.to_string()),
+                    "database unavailable; answering 503");
+                return overloaded();
+            }
+            tracing::error!(error = %crate::ops::user_facing(&e.to_string()),
+                "TAM could not produce an answer");
             bare(StatusCode::INTERNAL_SERVER_ERROR, None)
         }
     }
+}
+
+/// The metric labels of an answered request.
+fn classify(
+    connect: bool,
+    note: &Note,
+    result: &Result<Reply, SessionError>,
+) -> (MessageKind, Outcome, Option<Rejection>) {
+    let kind =
+        if connect { MessageKind::Connect } else { note.kind.unwrap_or(MessageKind::Unknown) };
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(_) => return (kind, Outcome::Failed, None),
+    };
+    if let Some(reason) = note.rejection {
+        return (kind, Outcome::Rejected, Some(reason));
+    }
+    let message = matches!(reply, Reply::Message(_));
+    let outcome = match kind {
+        MessageKind::Connect => Outcome::QueryRequestSent,
+        MessageKind::QueryResponse if message => Outcome::UpdateSent,
+        MessageKind::QueryResponse => Outcome::NoUpdate,
+        MessageKind::Success if !message => Outcome::Success,
+        MessageKind::Error if message => Outcome::QueryRequestSent,
+        MessageKind::Error => Outcome::Error,
+        _ if message => Outcome::UpdateSent,
+        _ => return (kind, Outcome::Rejected, Some(Rejection::Dropped)),
+    };
+    (kind, outcome, None)
+}
+
+/// Why a request body could not be read.
+pub(crate) enum BodyError {
+    /// It grew beyond the limit.
+    TooLarge,
+    /// The connection failed or the body was malformed.
+    Aborted,
+}
+
+/// Reads the whole body, refusing it once it grows beyond `limit` bytes.
+pub(crate) async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    let mut buffer = bytes::BytesMut::new();
+    loop {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            None => return Ok(buffer.freeze()),
+            Some(Err(_)) => return Err(BodyError::Aborted),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if buffer.len().saturating_add(data.len()) > limit {
+                        return Err(BodyError::TooLarge);
+                    }
+                    buffer.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}
+
+/// Whether `error` means the database cannot be reached at the moment (pool exhausted or
+/// closed, connection failed), which a retry may cure, unlike a failing statement.
+fn database_unavailable(error: &SessionError) -> bool {
+    matches!(
+        error,
+        SessionError::Store(crate::error::StoreError::Database(
+            sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed
+        ))
+    )
+}
+
+/// 503 with `Retry-After` (draft-ietf-teep-otrp-over-http §6.4: a 5xx for a local
+/// condition).
+fn overloaded() -> Response {
+    let mut response = bare(StatusCode::SERVICE_UNAVAILABLE, None);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    response
 }
 
 /// A 200 response with a TEEP message and the header fields of §4.

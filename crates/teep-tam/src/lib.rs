@@ -3,9 +3,13 @@
 //! * [`config`]: the `tam.toml` configuration ([`TamConfig`]).
 //! * [`store`]: devices, catalog, policy, tokens and history on SQLite or PostgreSQL.
 //! * [`session`]: the TAM's protocol behaviour ([`Tam::handle`]), without HTTP.
-//! * [`http`]: the TEEP/HTTP server side ([`router`]); [`serve`] runs it (HTTP or HTTPS).
+//! * [`http`]: the TEEP/HTTP server side ([`router`]); [`serve`] and [`Server`] run it (HTTP or
+//!   HTTPS) with graceful shutdown.
+//! * [`ops`] and [`metrics`]: `/healthz`, `/readyz` and Prometheus `/metrics`.
 //! * [`admin`]: what the `teep tam` administration commands do ([`Admin`]).
 //! * [`policy`]: how the Update is decided.
+//! * [`fleet`]: device groups, group policy, staged rollouts, retired versions, enrolment
+//!   allow and block lists, X.509 enrolment ([`x509`]) and paged device history.
 //!
 //! Specifications: draft-ietf-teep-protocol-26 (TAM behaviour §8.1, messages §5, cipher
 //! suites §9.1) and draft-ietf-teep-otrp-over-http-15 (the HTTP server side).
@@ -38,8 +42,10 @@
 //!   marked as remediation ([`Admin::set_remediation`]; no deletions), or, when none applies,
 //!   an Update with ERR_ATTESTATION_REQUIRED and nothing else. Not yet: the TAM's own
 //!   attestation when an Agent answers ERR_ATTESTATION_REQUIRED (recorded, not answered).
-//! * Certificates: Agent and TAM keys are raw public keys; there is no X.509 chain for
-//!   Agents, so ERR_BAD_CERTIFICATE and ERR_CERTIFICATE_EXPIRED are never sent.
+//! * Certificates: TAM keys are raw public keys. Agents may be enrolled by an X.509 chain to
+//!   a manufacturer CA ([`x509`]), by the operator or from an x5chain in their first
+//!   QueryResponse; a chain that does not verify is refused at enrolment (the message is
+//!   dropped), so ERR_BAD_CERTIFICATE and ERR_CERTIFICATE_EXPIRED are never sent.
 //! * Agent keys in a form other than a COSE_Sign1 with a thumbprint kid (COSE_Sign from an
 //!   Agent, or a kid that is not the RFC 9679 thumbprint) are treated as unknown.
 //! * Timestamp freshness accepts a QueryResponse without a challenge when its Attestation
@@ -50,24 +56,34 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod actor;
 pub mod admin;
+pub mod api;
 pub mod component;
 pub mod config;
+pub mod domains;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod keys;
+pub mod metrics;
+pub mod ops;
+pub mod payloads;
 pub mod policy;
+pub mod principals;
 mod server;
 pub mod session;
 pub mod store;
 pub mod token;
+pub mod x509;
 
+pub use actor::{Actor, Role};
 pub use admin::{Admin, DeviceStatus, PolicyTarget};
 pub use component::ComponentKey;
 pub use config::{TamConfig, Wire};
 pub use error::{AdminError, ConfigError, KeyError, ServeError, StoreError};
 pub use http::router;
 pub use keys::TamKeys;
-pub use server::{serve, serve_on};
+pub use server::{Server, serve, serve_on};
 pub use session::{Incoming, Reply, SessionError, Tam};
 pub use store::Store;

@@ -25,9 +25,10 @@ use crate::component::ComponentKey;
 use crate::config::{AttestationConfig, FreshnessName, TamConfig, Wire};
 use crate::error::{KeyError, ServeError, StoreError};
 use crate::keys::TamKeys;
+use crate::metrics::{MessageKind, Rejection};
 use crate::policy::{self, CatalogEntry, DeviceView};
-use crate::store::PolicyAction;
 use crate::store::{ComponentRow, DeviceRow, ReportRow, Store, TokenPurpose, TokenRecord};
+use crate::store::{DeviceCertRow, DeviceProgress, PolicyAction, RolloutSelection, group_target};
 use crate::token::{IssuedToken, RandomError, TokenPrefix, TokenSecret, token_hash};
 
 /// One request as the transport hands it to the TAM.
@@ -77,6 +78,9 @@ struct UpdateContext {
     delete: Vec<String>,
 }
 
+/// An Agent's device row, key, whether it is enrolled, and the certificate it enrols by.
+type AgentKey = (DeviceRow, PublicKey, bool, Option<DeviceCertRow>);
+
 /// The TAM: configuration, database and keys.
 pub struct Tam {
     config: TamConfig,
@@ -86,6 +90,9 @@ pub struct Tam {
     verifier_keys: Vec<PublicKey>,
     verifier: Option<teep_verifier::VerifierClient>,
     attester_key: Option<teep_cose::SigningKey>,
+    /// Manufacturer CAs: an unknown Agent whose QueryResponse carries an x5chain to one of
+    /// them is auto-enrolled (`[agents] manufacturer_cas`, with `auto_enroll`).
+    manufacturer_cas: crate::x509::ManufacturerCas,
     /// The QueryRequest token secret, read from (or first stored in) the database once.
     token_secret: std::sync::OnceLock<TokenSecret>,
 }
@@ -122,6 +129,7 @@ impl Tam {
             verifier_keys: Vec::new(),
             verifier,
             attester_key: None,
+            manufacturer_cas: crate::x509::ManufacturerCas::default(),
             token_secret: std::sync::OnceLock::new(),
         }
     }
@@ -162,8 +170,10 @@ impl Tam {
             Some(path) => Some(load_or_generate_attester_key(&config.resolve(path))?),
             None => None,
         };
+        let manufacturer_cas = crate::x509::ManufacturerCas::load(&config)?;
         let mut tam = Tam::new(config, store, keys, anchors).with_verifier_keys(verifier_keys);
         tam.attester_key = attester_key;
+        tam.manufacturer_cas = manufacturer_cas;
         Ok(tam)
     }
 
@@ -234,23 +244,33 @@ impl Tam {
         let numbering = incoming.wire.numbering();
 
         // Who claims to speak: the kid of the COSE_Sign1 is the Agent key's thumbprint.
-        let kid = match teep_cose::Sign1::decode(body) {
-            Ok(sign1) => sign1.kid().map(<[u8]>::to_vec),
+        // An unknown Agent may present its certificate chain (x5chain, RFC 9360).
+        let (kid, x5chain) = match teep_cose::Sign1::decode(body) {
+            Ok(sign1) => (
+                sign1.kid().map(<[u8]>::to_vec),
+                sign1.protected.x5chain.clone().or_else(|| sign1.unprotected.x5chain.clone()),
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, "dropping message that is not a COSE_Sign1");
+                crate::metrics::note_rejection(Rejection::Malformed);
                 return Ok(Reply::Empty);
             }
         };
         let Some(kid) = kid else {
             tracing::warn!("dropping message without kid");
+            crate::metrics::note_rejection(Rejection::Malformed);
             return Ok(Reply::Empty);
         };
-        let Some((device, key, enrolled)) = self.agent(&kid, incoming.now).await? else {
+        let Some((device, key, enrolled, certificate)) =
+            self.agent(&kid, x5chain.as_deref(), incoming.now).await?
+        else {
             tracing::warn!(kid = %short(&kid), "dropping message from unknown Agent key");
+            crate::metrics::note_rejection(Rejection::UnknownDevice);
             return Ok(Reply::Empty);
         };
         if device.blocked {
             tracing::warn!(device = %short(&kid), "dropping message from blocked device");
+            crate::metrics::note_rejection(Rejection::Blocked);
             return Ok(Reply::Empty);
         }
 
@@ -265,14 +285,24 @@ impl Tam {
             Err(e) => {
                 tracing::warn!(device = %short(&kid), error = %e,
                         "dropping message that does not verify or decode");
+                crate::metrics::note_rejection(Rejection::BadSignature);
                 return Ok(Reply::Empty);
             }
         };
         if !enrolled {
             // Auto-enrolment happens only once the signature verified.
             self.store.enroll_device(&device).await?;
+            if let Some(certificate) = &certificate {
+                self.store.set_device_certificate(certificate).await?;
+            }
             tracing::info!(device = %short(&kid), "auto-enrolled Agent from trust anchor");
         }
+        crate::metrics::note_kind(match &opened.message {
+            Message::QueryResponse(_) => MessageKind::QueryResponse,
+            Message::Success(_) => MessageKind::Success,
+            Message::Error(_) => MessageKind::Error,
+            _ => MessageKind::Other,
+        });
         let alg = opened.algorithm;
         let token = match (opened.message.token(), &opened.message) {
             (Some(t), _) => t.as_bytes().to_vec(),
@@ -284,6 +314,7 @@ impl Tam {
             (None, Message::Error(_)) if self.config.attestation.enabled => Vec::new(),
             (None, _) => {
                 tracing::warn!(device = %short(&kid), "dropping message without token");
+                crate::metrics::note_rejection(Rejection::Malformed);
                 return Ok(Reply::Empty);
             }
         };
@@ -296,6 +327,7 @@ impl Tam {
             other => {
                 tracing::warn!(device = %short(&kid), kind = ?other.kind(),
                     "dropping message a TAM does not accept");
+                crate::metrics::note_rejection(Rejection::Malformed);
                 Reply::Empty
             }
         };
@@ -352,21 +384,62 @@ impl Tam {
     }
 
     /// Finds the Agent key for `kid`: an enrolled device, or (with auto-enrolment) a trust
-    /// anchor. Returns the device row, its key and whether it is already enrolled.
+    /// anchor or a key certified by `x5chain` to a manufacturer CA ([`crate::x509`]).
+    /// Returns the device row, its key, whether it is already enrolled, and the verified
+    /// certificate to keep when it enrols by one.
     async fn agent(
         &self,
         kid: &[u8],
+        x5chain: Option<&[Vec<u8>]>,
         now: u64,
-    ) -> Result<Option<(DeviceRow, PublicKey, bool)>, StoreError> {
+    ) -> Result<Option<AgentKey>, StoreError> {
         if let Some(row) = self.store.device(kid).await? {
-            return Ok(PublicKey::from_cose_key(&row.cose_key).ok().map(|key| (row, key, true)));
+            let key = PublicKey::from_cose_key(&row.cose_key).ok();
+            return Ok(key.map(|key| (row, key, true, None)));
         }
         if !self.config.agents.auto_enroll {
             return Ok(None);
         }
-        let Some(key) = self.anchors.iter().find(|k| k.thumbprint().as_slice() == kid) else {
+        let (key, certificate) =
+            match self.anchors.iter().find(|k| k.thumbprint().as_slice() == kid) {
+                Some(key) => (key.clone(), None),
+                None => {
+                    let Some(chain) = x5chain.filter(|_| !self.manufacturer_cas.is_empty()) else {
+                        return Ok(None);
+                    };
+                    match self.manufacturer_cas.verify_der(chain, now) {
+                        Ok(v) if v.key.thumbprint().as_slice() == kid => {
+                            let row = DeviceCertRow {
+                                thumbprint: kid.to_vec(),
+                                subject: v.subject,
+                                issuer: v.issuer,
+                                not_after: v.not_after,
+                                certificate: v.certificate,
+                            };
+                            (v.key, Some(row))
+                        }
+                        Ok(_) => {
+                            tracing::warn!(kid = %short(kid),
+                                "refusing x5chain: its key is not the one the kid names");
+                            return Ok(None);
+                        }
+                        Err(reason) => {
+                            tracing::warn!(kid = %short(kid), %reason, "refusing x5chain");
+                            return Ok(None);
+                        }
+                    }
+                }
+            };
+        // The enrolment allow and block lists (crate::fleet) apply to automatic enrolment.
+        let entries = self.store.admission_list().await?;
+        let subject = certificate.as_ref().map(|c| c.subject.as_str());
+        let issuer = certificate.as_ref().map(|c| c.issuer.as_str());
+        if let Err(reason) =
+            crate::fleet::admission_verdict(&entries, &hex::encode(kid), subject, issuer)
+        {
+            tracing::warn!(kid = %short(kid), %reason, "refusing automatic enrolment");
             return Ok(None);
-        };
+        }
         let row = DeviceRow {
             thumbprint: kid.to_vec(),
             cose_key: key.to_cose_key(),
@@ -379,7 +452,7 @@ impl Tam {
             last_error_msg: None,
             last_error_at: None,
         };
-        Ok(Some((row, key.clone(), false)))
+        Ok(Some((row, key, false, certificate)))
     }
 
     /// The secret behind stateless QueryRequest tokens, shared through the database by
@@ -501,10 +574,12 @@ impl Session<'_> {
                 // Nothing names a challenge: the Evidence is missing, undecryptable or has
                 // no eat_nonce. Record why (the signature is the device's) and drop it.
                 let _ = self.attest(&response).await?;
+                crate::metrics::note_rejection(Rejection::BadEvidence);
                 return Ok(Reply::Empty);
             }
             tracing::warn!(device = %short(&self.device.thumbprint), token = %prefix,
                 "dropping QueryResponse with unknown, expired or replayed token or challenge");
+            crate::metrics::note_rejection(Rejection::Replay);
             return Ok(Reply::Empty);
         }
         tracing::debug!(device = %short(&self.device.thumbprint), token = %prefix,
@@ -583,13 +658,23 @@ impl Session<'_> {
         )
         .await?;
 
-        // Policy and catalog decide the Update.
+        // Policy, rollouts and catalog decide the Update (crate::policy).
         let rules = self.tam.store.effective_policy(&self.device_hex()).await?;
-        let rules: Vec<_> = rules
+        let mut rules: Vec<_> = rules
             .into_iter()
             .filter_map(|r| ComponentKey::from_cbor(&r.component_id).ok().map(|k| (k, r)))
             .collect();
-        let mut rules = rules;
+        let (rollouts, progress) = self.rollout_views().await?;
+        self.record_rollouts_installed(&rollouts, &progress, &view).await?;
+        policy::apply_rollouts(&mut rules, &rollouts);
+        if !view.requested.is_empty()
+            && !self.tam.store.request_allowed(&self.device.thumbprint).await?
+        {
+            let names: Vec<String> = view.requested.keys().map(ToString::to_string).collect();
+            let detail = format!("requests not honoured by policy: {}", names.join(", "));
+            self.event("request-refused", &detail).await?;
+            view.requested.clear();
+        }
         if untrusted.is_some() {
             // Only remediation: no deletions, and only remediation components installed.
             let remediation: BTreeSet<Vec<u8>> =
@@ -604,7 +689,10 @@ impl Session<'_> {
         wanted.extend(view.requested.keys().cloned());
         let mut catalog = BTreeMap::new();
         for key in wanted {
-            if let Some(tc) = self.tam.store.latest_tc(key.as_cbor()).await? {
+            // The newest version that is neither retired nor held back by a rollout.
+            let versions = self.tam.store.offerable_versions(key.as_cbor()).await?;
+            let Some(seq) = policy::choose_version(&key, &versions, &rollouts) else { continue };
+            if let Some(tc) = self.tam.store.tc_version(key.as_cbor(), seq).await? {
                 let entry =
                     CatalogEntry { sequence_number: tc.sequence_number, envelope: tc.envelope };
                 catalog.insert(key, entry);
@@ -614,6 +702,7 @@ impl Session<'_> {
         for key in &plan.unsatisfiable {
             tracing::warn!(component = %key, "policy requires a component the catalog lacks");
         }
+        self.note_unserved_requests(&view, &rules, &catalog, &plan).await?;
         if let Some(reason) = untrusted {
             if plan.install.is_empty() {
                 return self.error_update(ErrCode::ATTESTATION_REQUIRED, &reason).await;
@@ -626,7 +715,114 @@ impl Session<'_> {
             tracing::debug!(device = %short(&self.device.thumbprint), "nothing to update");
             return Ok(Reply::Empty);
         }
+        // The device starts every rollout whose version (or a later one) the Update carries.
+        for r in rollouts.iter().filter(|r| r.permits()) {
+            let carried = plan
+                .install
+                .iter()
+                .any(|(k, e)| k == &r.component && e.sequence_number >= r.sequence_number);
+            if carried {
+                self.tam.store.mark_rollout_offered(&r.id, &self.device.thumbprint, now).await?;
+            }
+        }
         self.update(plan).await
+    }
+
+    /// The rollouts as they concern this device, and its progress row in each.
+    async fn rollout_views(
+        &self,
+    ) -> Result<(Vec<policy::RolloutView>, BTreeMap<String, DeviceProgress>), StoreError> {
+        let store = &self.tam.store;
+        let all = store.open_rollouts().await?;
+        if all.is_empty() {
+            return Ok((Vec::new(), BTreeMap::new()));
+        }
+        let device = &self.device.thumbprint;
+        let groups: BTreeSet<String> =
+            store.groups_of(device).await?.iter().map(|g| group_target(g)).collect();
+        let listed: BTreeSet<String> = store.rollouts_listing(device).await?.into_iter().collect();
+        let progress: BTreeMap<String, DeviceProgress> = store
+            .device_rollouts(device)
+            .await?
+            .into_iter()
+            .map(|r| (r.rollout, r.state))
+            .collect();
+        let views = all
+            .into_iter()
+            .filter_map(|r| {
+                let component = ComponentKey::from_cbor(&r.component_id).ok()?;
+                let in_target = r.target == "*" || groups.contains(&r.target);
+                let chosen = match r.selection {
+                    RolloutSelection::Percent { basis_points } => {
+                        policy::selected(&r.id, device, basis_points)
+                    }
+                    RolloutSelection::Devices => listed.contains(&r.id),
+                };
+                Some(policy::RolloutView {
+                    started: progress.contains_key(&r.id),
+                    covers: in_target && chosen,
+                    id: r.id,
+                    component,
+                    sequence_number: r.sequence_number,
+                    state: r.state,
+                })
+            })
+            .collect();
+        Ok((views, progress))
+    }
+
+    /// Records in the device's history (and logs at info) every component the Agent asked for
+    /// (requested-tc-list, draft-ietf-teep-protocol-26 §4.4) that this Update will not
+    /// install and the device does not have, with the reason, so an operator can answer "why
+    /// was my RequestTA ignored?".
+    async fn note_unserved_requests(
+        &self,
+        view: &DeviceView,
+        rules: &[(ComponentKey, crate::store::PolicyRow)],
+        catalog: &BTreeMap<ComponentKey, CatalogEntry>,
+        plan: &policy::Plan,
+    ) -> Result<(), StoreError> {
+        for (key, minimum) in &view.requested {
+            if view.installed.contains_key(key) || plan.install.iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            let deleted = rules.iter().any(|(k, r)| k == key && r.action == PolicyAction::Delete);
+            let reason = match (catalog.get(key), minimum) {
+                _ if deleted => "refused by policy (a delete rule names it)".to_owned(),
+                (None, _) => "not in the catalog (no offerable version)".to_owned(),
+                (Some(entry), Some(min)) => format!(
+                    "the catalog's newest version is sequence {}, below the requested {min}",
+                    entry.sequence_number
+                ),
+                (Some(_), None) => "not offered by policy".to_owned(),
+            };
+            tracing::info!(device = %short(&self.device.thumbprint), component = %key,
+                %reason, "requested component not installed");
+            self.event("request-unserved", &format!("requested {key}: {reason}")).await?;
+        }
+        Ok(())
+    }
+
+    /// Records as installed every rollout covering this device whose version (or a later
+    /// one) the TAM knows to be on it.
+    async fn record_rollouts_installed(
+        &self,
+        rollouts: &[policy::RolloutView],
+        progress: &BTreeMap<String, DeviceProgress>,
+        view: &DeviceView,
+    ) -> Result<(), StoreError> {
+        for r in rollouts.iter().filter(|r| r.covers) {
+            let has = view.installed.get(&r.component).copied().flatten();
+            if has.is_some_and(|seq| seq >= r.sequence_number)
+                && progress.get(&r.id) != Some(&DeviceProgress::Installed)
+            {
+                let store = &self.tam.store;
+                store
+                    .mark_rollout_installed(&r.id, &self.device.thumbprint, self.incoming.now)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Attestation of the device (draft-ietf-teep-protocol-26 §4.3): the attestation payload
@@ -648,6 +844,7 @@ impl Session<'_> {
             ueid,
         };
         self.tam.store.record_attestation(&row).await?;
+        crate::metrics::note_attestation(trusted);
         let verdict = if trusted { "trusted" } else { "refused" };
         self.event("attestation", &format!("{verdict}: {reason}")).await?;
         if trusted {
@@ -795,6 +992,7 @@ impl Session<'_> {
             tracing::warn!(device = %short(&self.device.thumbprint),
                 token = %TokenPrefix(self.token),
                 "dropping Success with unknown, expired or replayed token");
+            crate::metrics::note_rejection(Rejection::Replay);
             return Ok(Reply::Empty);
         };
         self.seen().await?;
@@ -816,6 +1014,13 @@ impl Session<'_> {
             .collect();
         let deleted: Vec<_> = context.delete.iter().filter_map(|id| hex::decode(id).ok()).collect();
         self.tam.store.apply_update(&self.device.thumbprint, &installed, &deleted).await?;
+        for c in &installed {
+            let seq = c.sequence_number.unwrap_or_default();
+            self.tam
+                .store
+                .mark_rollouts_installed_by(&self.device.thumbprint, &c.component_id, seq, now)
+                .await?;
+        }
         let detail = format!("installed {}, deleted {}", installed.len(), deleted.len());
         self.event("success", &detail).await?;
         tracing::debug!(device = %short(&self.device.thumbprint), "Success recorded");
@@ -828,16 +1033,21 @@ impl Session<'_> {
         else {
             return Ok(Reply::Empty);
         };
+        let mut update_context = None;
         let answered = match self.consume(TokenPurpose::Update).await? {
             // An Error to a QueryRequest with a challenge carries no token (§5.1).
             _ if self.token.is_empty() => "QueryRequest",
-            Some(_) => "Update",
+            Some(context) => {
+                update_context = context;
+                "Update"
+            }
             None => match self.consume(TokenPurpose::Query).await? {
                 Some(_) => "QueryRequest",
                 None => {
                     tracing::warn!(device = %short(&self.device.thumbprint),
                         token = %TokenPrefix(self.token),
                         "dropping Error with unknown, expired or replayed token");
+                    crate::metrics::note_rejection(Rejection::Replay);
                     return Ok(Reply::Empty);
                 }
             },
@@ -865,6 +1075,32 @@ impl Session<'_> {
             detail.push_str(&format!(": {msg}"));
         }
         self.event("error", &detail).await?;
+        // Rollouts whose version the failed Update carried count the device as failed.
+        let context: Option<UpdateContext> =
+            update_context.and_then(|c| serde_json::from_str(&c).ok());
+        if let Some(context) = context.filter(|c| !c.install.is_empty()) {
+            let mut reason = format!("{name} ({})", code.rfc_value());
+            if let Some(msg) = msg {
+                reason.push_str(&format!(": {msg}"));
+            }
+            for r in reports.iter().filter(|r| !r.success) {
+                let why = r.reason.as_deref().unwrap_or("failed");
+                reason.push_str(&format!("; SUIT report {}: {why}", r.manifest_uri));
+            }
+            for (id, seq) in &context.install {
+                let Ok(component_id) = hex::decode(id) else { continue };
+                self.tam
+                    .store
+                    .mark_rollouts_failed_by(
+                        &self.device.thumbprint,
+                        &component_id,
+                        *seq,
+                        &reason,
+                        self.incoming.now,
+                    )
+                    .await?;
+            }
+        }
         tracing::info!(device = %short(&self.device.thumbprint), err_code = code.rfc_value(),
             err = name, "Agent reported an error");
         // §8.1.2: the Agent requires attestation of the TAM.
@@ -910,12 +1146,14 @@ impl Session<'_> {
                 Ok(_) => {
                     tracing::warn!(device = %short(&self.device.thumbprint),
                         "dropping message whose SUIT Report has a foreign nonce");
+                    crate::metrics::note_rejection(Rejection::BadReport);
                     return Ok(None);
                 }
                 Err(e) => {
                     tracing::warn!(device = %short(&self.device.thumbprint), error = %e,
                         "dropping message whose SUIT Report is malformed or not signed with \
                          the enrolled report key");
+                    crate::metrics::note_rejection(Rejection::BadReport);
                     return Ok(None);
                 }
             };

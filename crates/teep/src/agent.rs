@@ -214,7 +214,8 @@ pub async fn run(command: AgentCommand) -> anyhow::Result<ExitCode> {
             })?;
             let status = client.status().await.context("the Agent did not answer")?;
             print_status(&status);
-            Ok(ExitCode::SUCCESS)
+            // A tampered store is not an error of this command, but scripts must notice it.
+            Ok(if status.is_tampered() { ExitCode::from(TAMPERED_EXIT) } else { ExitCode::SUCCESS })
         }
     }
 }
@@ -284,16 +285,40 @@ async fn serve(dir: &Path, socket: Option<PathBuf>) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints an Agent's installed components.
+/// Exit code of `teep agent status` when the Agent reports tampered store files.
+pub const TAMPERED_EXIT: u8 = 3;
+
+/// Prints an Agent's installed components, then any store files that failed their integrity
+/// check and the manifests quarantined because of them.
 pub fn print_status(status: &ipc::AgentStatus) {
     if status.installed.is_empty() {
         say!("no Trusted Components installed");
     }
     for c in &status.installed {
+        // Security domain (docs/security-domains.md): the domain manifest, or the owner's
+        // default domain; the owner is the TC signer's RFC 9679 thumbprint.
+        let domain =
+            c.domain.as_ref().map_or_else(|| "default".into(), |d| crate::component_text(d));
+        let owner = c.owner.as_ref().map_or_else(|| "unrecorded".into(), hex::encode);
         say!(
-            "{}\tsequence {}",
+            "{}\tsequence {}\tdomain {domain}\towner {owner}",
             crate::component_text(&c.component_id),
             c.sequence_number.map(|n| n.to_string()).unwrap_or_else(|| "?".into())
         );
+    }
+    if !status.is_tampered() {
+        return;
+    }
+    say!(
+        "tampered: {} store file(s) failed their integrity check; {} manifest(s) quarantined \
+         (not installed any more: the TAM reinstalls them at its next update)",
+        status.tampered.len(),
+        status.quarantined.len()
+    );
+    for t in &status.tampered {
+        say!("tampered file\t{}\t{}", t.path, t.what);
+    }
+    for key in &status.quarantined {
+        say!("quarantined manifest\t{key}\t(store key: SHA-256 of its manifest component id)");
     }
 }

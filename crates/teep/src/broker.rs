@@ -6,6 +6,15 @@
 //! `policy-check` and `status` are clients of that socket when `--broker-socket` (or
 //! `TEEP_BROKER_SOCKET`) names it; otherwise (or with `--direct`) they run the sessions
 //! themselves against the Agent's socket.
+//!
+//! With `[passport]` in the configuration or `--verifier-url`, both the one-shot commands and
+//! the daemon run the passport model ([`teep_broker::passport`]): the Broker takes the Agent's
+//! Evidence to the Verifier and the Agent presents the Attestation Result to the TAM.
+//!
+//! Exit status of the one-shot commands: 0 when everything asked for happened; 1 when a
+//! session failed, the Agent answered a TEEP Error or the command could not run; 3
+//! ([`NOT_INSTALLED`]) when `request-ta` ran its session but the component is still not
+//! installed (the TAM has no such Trusted Component, or its policy refuses it).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,11 +23,15 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use teep_agent::ipc::AgentHandle as _;
-use teep_broker::daemon::{AgentSocket, Daemon};
+use teep_broker::daemon::{AgentSocket, Daemon, DaemonAgent};
 use teep_broker::daemon_socket::{
-    DaemonClient, DaemonRequest, DaemonResponse, DaemonStatus, OperationOutcome,
+    DaemonClient, DaemonRequest, DaemonResponse, DaemonStatus, OperationOutcome, PassportAttempt,
 };
+use teep_broker::passport::{PassportAgent, PassportConfig};
 use teep_broker::{Broker, BrokerConfig, IpcAgent, TrustedComponentId};
+
+/// Exit status of `request-ta` when the sessions succeeded but the component is not installed.
+pub const NOT_INSTALLED: u8 = 3;
 
 /// Options shared by the Broker commands.
 #[derive(Args, Debug, Clone)]
@@ -41,6 +54,10 @@ pub struct BrokerOptions {
     /// Allow plain http:// TAM URIs (loopback testing).
     #[arg(long, global = true)]
     allow_http: bool,
+    /// Passport model: take the Agent's Evidence to this Verifier (`teep verifier serve` or
+    /// Veraison) first (overrides `[passport] verifier_url`).
+    #[arg(long, global = true, env = "TEEP_BROKER_VERIFIER_URL")]
+    verifier_url: Option<String>,
     /// Print the session transcript.
     #[arg(long, short = 'v', global = true)]
     verbose: bool,
@@ -50,6 +67,7 @@ pub struct BrokerOptions {
 #[derive(Subcommand, Debug)]
 pub enum BrokerCommand {
     /// RequestTA: ask for a Trusted Component; runs the session with the TAM the Agent names.
+    /// Exits 3 when the session ran but the component is still not installed.
     RequestTa {
         /// Component id: parts separated by `/`, each text or `0x`-prefixed hex.
         component: String,
@@ -101,7 +119,24 @@ fn load_config(options: &BrokerOptions) -> anyhow::Result<BrokerConfig> {
         config.ca_file = options.ca_file.clone();
     }
     config.allow_http |= options.allow_http;
+    if let Some(url) = &options.verifier_url {
+        match &mut config.passport {
+            Some(passport) => passport.verifier_url.clone_from(url),
+            None => config.passport = Some(PassportConfig::new(url.clone())),
+        }
+    }
+    config.validate().context("invalid Broker configuration")?;
     Ok(config)
+}
+
+/// The passport Agent side around `agent` when `config` has `[passport]`.
+fn passport_agent<H: teep_agent::ipc::AgentHandle>(
+    agent: IpcAgent<H>,
+    passport: &PassportConfig,
+) -> anyhow::Result<PassportAgent<H>> {
+    PassportAgent::new(agent, passport).with_context(|| {
+        format!("cannot use the Verifier at {} for the passport model", passport.verifier_url)
+    })
 }
 
 /// `teep broker serve`: the daemon until SIGTERM or Ctrl-C.
@@ -121,6 +156,13 @@ async fn serve(
     }
     let agent_socket = config.agent_socket.clone().unwrap_or_default();
     let agent = IpcAgent::new(AgentSocket::new(agent_socket));
+    match config.passport.clone() {
+        Some(passport) => serve_with(passport_agent(agent, &passport)?, config).await,
+        None => serve_with(agent, config).await,
+    }
+}
+
+async fn serve_with<A: DaemonAgent>(agent: A, config: BrokerConfig) -> anyhow::Result<ExitCode> {
     let broker = Broker::new(agent, config).context("invalid Broker configuration")?;
     Arc::new(Daemon::new(broker)).serve(crate::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
@@ -147,7 +189,25 @@ async fn via_daemon(
         format!("is `teep broker serve` listening on {}?", client.path().display())
     })?;
     match answer {
-        DaemonResponse::Done { outcome } => Ok(print_outcome(&outcome, options.verbose)),
+        DaemonResponse::Done { outcome } => {
+            let code = print_outcome(&outcome, options.verbose, command);
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
+            }
+            let BrokerCommand::RequestTa { component } = command else { return Ok(code) };
+            let status = client.call(&DaemonRequest::Status {}).await;
+            let requested = match status {
+                Ok(DaemonResponse::Status { status }) if status.agent_error.is_none() => {
+                    Ok(status.requested)
+                }
+                Ok(DaemonResponse::Status { status }) => {
+                    Err(status.agent_error.unwrap_or_default())
+                }
+                Ok(other) => Err(format!("unexpected answer {other:?}")),
+                Err(e) => Err(e.to_string()),
+            };
+            Ok(check_installed(component, requested))
+        }
         DaemonResponse::Status { status } => {
             print_daemon_status(&status);
             Ok(ExitCode::SUCCESS)
@@ -156,15 +216,44 @@ async fn via_daemon(
     }
 }
 
-fn print_outcome(outcome: &OperationOutcome, verbose: bool) -> ExitCode {
+/// After a RequestTA whose sessions succeeded: whether the Agent still lists `component` as
+/// requested and not installed (`requested`: the Agent's list, or why it could not be read).
+fn check_installed(component: &str, requested: Result<Vec<Vec<Vec<u8>>>, String>) -> ExitCode {
+    let id = match component_id(component) {
+        Ok(id) => id.0,
+        Err(_) => return ExitCode::from(1),
+    };
+    match requested {
+        Ok(list) if list.contains(&id) => {
+            eprintln!(
+                "teep broker: the TAM did not install {component}: it may not have such a \
+                 Trusted Component or its policy refuses it; ask the TAM operator (the TAM's \
+                 device history records why)"
+            );
+            ExitCode::from(NOT_INSTALLED)
+        }
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "teep broker: the session ran, but the Agent's status could not be read to \
+                 check that {component} is installed: {e}"
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_outcome(outcome: &OperationOutcome, verbose: bool, command: &BrokerCommand) -> ExitCode {
     if verbose {
         for line in &outcome.transcript {
             say!("{line}");
         }
     }
-    if outcome.sessions.is_empty() && outcome.failures.is_empty() {
+    let policy_check = matches!(command, BrokerCommand::PolicyCheck);
+    if outcome.sessions.is_empty() && outcome.failures.is_empty() && !policy_check {
         say!("nothing to do: the Agent has no session to run (already satisfied)");
     }
+    print_passport(&outcome.passport);
     for s in &outcome.sessions {
         say!("session with {}: {} round trips", s.tam_uri, s.round_trips);
     }
@@ -184,10 +273,36 @@ fn print_outcome(outcome: &OperationOutcome, verbose: bool) -> ExitCode {
         );
         failed = true;
     }
+    if policy_check && outcome.failures.is_empty() {
+        match outcome.sessions.len() {
+            0 => say!("policy check complete: the Agent names no TAM to contact"),
+            1 => say!("policy check complete: 1 TAM contacted, nothing left to do"),
+            n => say!("policy check complete: {n} TAMs contacted, nothing left to do"),
+        }
+    }
     if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
+fn print_passport(attempts: &[PassportAttempt]) {
+    for a in attempts {
+        if a.presented {
+            say!("passport for {}: {}", a.tam_uri, a.detail);
+        } else {
+            say!(
+                "passport for {} failed, the Agent sent Evidence instead: {}",
+                a.tam_uri,
+                a.detail
+            );
+        }
+    }
+}
+
 fn print_daemon_status(status: &DaemonStatus) {
+    match &status.verifier_url {
+        Some(url) => say!("attestation: passport model, Verifier {url}"),
+        None => say!("attestation: background-check model (Evidence goes to the TAM)"),
+    }
+    print_passport(&status.passport);
     say!(
         "policy checks: {} ({} failed in a row)",
         status.policy_checks,
@@ -225,9 +340,23 @@ async fn direct(
     command: &BrokerCommand,
 ) -> anyhow::Result<ExitCode> {
     let socket = config.agent_socket.clone().unwrap_or_default();
-    let mut broker = Broker::connect(config).await.with_context(|| {
+    let agent = IpcAgent::connect(&socket).await.with_context(|| {
         format!("cannot reach the Agent at {} (is `teep agent serve` running?)", socket.display())
     })?;
+    match config.passport.clone() {
+        Some(passport) => {
+            let agent = passport_agent(agent, &passport)?;
+            run_direct(Broker::new(agent, config)?, options, command).await
+        }
+        None => run_direct(Broker::new(agent, config)?, options, command).await,
+    }
+}
+
+async fn run_direct<A: DaemonAgent>(
+    mut broker: Broker<A>,
+    options: &BrokerOptions,
+    command: &BrokerCommand,
+) -> anyhow::Result<ExitCode> {
     let outcome = match command {
         BrokerCommand::RequestTa { component } => {
             broker.request_ta(&component_id(component)?).await
@@ -237,9 +366,10 @@ async fn direct(
         }
         BrokerCommand::PolicyCheck => broker.request_policy_check().await,
         BrokerCommand::Status => {
-            let status = broker.agent().handle().status().await;
+            let status = broker.agent().agent_handle().status().await;
             let status = status.map_err(|e| anyhow::anyhow!("the Agent's status: {e}"))?;
             print_daemon_status(&DaemonStatus {
+                verifier_url: broker.agent().verifier_url().map(str::to_owned),
                 installed: status
                     .installed
                     .into_iter()
@@ -255,9 +385,28 @@ async fn direct(
         }
         BrokerCommand::Serve { .. } => anyhow::bail!("serve is handled above"),
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let passport: Vec<PassportAttempt> = broker
+        .agent_mut()
+        .take_passport_outcomes()
+        .into_iter()
+        .map(|o| PassportAttempt::new(o, now))
+        .collect();
     match outcome {
-        Ok(report) => Ok(print_outcome(&OperationOutcome::of(&report, 1), options.verbose)),
+        Ok(report) => {
+            let outcome = OperationOutcome { passport, ..OperationOutcome::of(&report, 1) };
+            let code = print_outcome(&outcome, options.verbose, command);
+            let BrokerCommand::RequestTa { component } = command else { return Ok(code) };
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
+            }
+            let status = broker.agent().agent_handle().status().await;
+            Ok(check_installed(component, status.map(|s| s.requested).map_err(|e| e.to_string())))
+        }
         Err(e) => {
+            print_passport(&passport);
             for event in broker.take_transcript() {
                 eprintln!("{event}");
             }

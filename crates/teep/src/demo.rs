@@ -53,9 +53,15 @@ pub struct DemoArgs {
     /// Print a machine-readable JSON summary instead of the transcript.
     #[arg(long)]
     json: bool,
-    /// Folder of the public test vectors (the published example TC and its signer key).
-    #[arg(long, env = "TEEP_VECTORS", default_value = DEFAULT_VECTORS)]
-    vectors: PathBuf,
+    /// Folder of the public test vectors (the published example TC and its signer key); it
+    /// must hold teep-protocol/suit_integrated.hex.txt. Default: shared/vectors beside the
+    /// source tree, or a TC teep-rs builds itself when that is not there.
+    #[arg(long, env = "TEEP_VECTORS")]
+    vectors: Option<PathBuf>,
+    /// Install a TC built and signed by teep-rs with a fresh key instead of the published
+    /// example.
+    #[arg(long, conflicts_with_all = ["vectors", "attested"])]
+    own_tc: bool,
     /// Keep the temporary directory (TAM database, Agent state) and print its path.
     #[arg(long)]
     keep: bool,
@@ -78,23 +84,30 @@ impl Example {
     /// the vectors are not there, a TC built and signed by teep-rs with a fresh key.
     pub(crate) fn load(vectors: &Path) -> anyhow::Result<Self> {
         let dir = vectors.join("teep-protocol");
-        if dir.join("suit_integrated.hex.txt").is_file() {
-            let raw = std::fs::read(dir.join("suit_integrated.hex.txt"))?;
-            let envelope = crate::decode::input_bytes(&raw).map_err(anyhow::Error::msg)?;
-            let private = zeroize::Zeroizing::new(
-                std::fs::read_to_string(dir.join("example-signer-private.pem"))
-                    .context("the published example signer key is missing")?,
+        if !dir.join("suit_integrated.hex.txt").is_file() {
+            return Self::build(
+                "built by teep-rs (the public vectors were not found; see --vectors)",
             );
-            let signer = SigningKey::from_pkcs8_pem(&private)
-                .map_err(|e| anyhow::anyhow!("example-signer-private.pem: {e}"))?;
-            let signer_public_pem = std::fs::read_to_string(dir.join("example-signer-public.pem"))?;
-            return Ok(Example {
-                envelope,
-                signer,
-                signer_public_pem,
-                origin: "published example suit_integrated (draft-ietf-teep-protocol)",
-            });
         }
+        let raw = std::fs::read(dir.join("suit_integrated.hex.txt"))?;
+        let envelope = crate::decode::input_bytes(&raw).map_err(anyhow::Error::msg)?;
+        let private = zeroize::Zeroizing::new(
+            std::fs::read_to_string(dir.join("example-signer-private.pem"))
+                .context("the published example signer key is missing")?,
+        );
+        let signer = SigningKey::from_pkcs8_pem(&private)
+            .map_err(|e| anyhow::anyhow!("example-signer-private.pem: {e}"))?;
+        let signer_public_pem = std::fs::read_to_string(dir.join("example-signer-public.pem"))?;
+        Ok(Example {
+            envelope,
+            signer,
+            signer_public_pem,
+            origin: "published example suit_integrated (draft-ietf-teep-protocol)",
+        })
+    }
+
+    /// A TC built and signed by teep-rs with a fresh key, described as `origin`.
+    pub(crate) fn build(origin: &'static str) -> anyhow::Result<Self> {
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let signer = SigningKey::generate_p256(&mut rng);
         let component = example_component();
@@ -109,9 +122,28 @@ impl Example {
             envelope,
             signer_public_pem: signer.public_key().to_spki_pem(),
             signer,
-            origin: "built by teep-rs (the public vectors were not found; see --vectors)",
+            origin,
         })
     }
+}
+
+/// The vectors folder the user named (`--vectors`, `TEEP_VECTORS`): it must be one, since a
+/// silent fallback would demonstrate something other than what was asked for.
+fn named_vectors(dir: &Path) -> anyhow::Result<&Path> {
+    let example = dir.join("teep-protocol").join("suit_integrated.hex.txt");
+    if example.is_file() {
+        return Ok(dir);
+    }
+    let problem = if dir.is_dir() {
+        "has no teep-protocol/suit_integrated.hex.txt"
+    } else {
+        "does not exist"
+    };
+    bail!(
+        "--vectors {}: {problem}; name the folder of the public test vectors (shared/vectors), \
+         or pass --own-tc to use a TC teep-rs builds itself",
+        dir.display()
+    )
 }
 
 /// The component id of the published example TC.
@@ -443,12 +475,20 @@ pub(crate) fn entry(component: &str, sequence: Option<u64>) -> String {
 
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.vectors {
+        named_vectors(dir)?;
+    }
     if args.attested {
-        return crate::demo_attested::run(args.json, args.vectors).await;
+        let vectors = args.vectors.unwrap_or_else(|| PathBuf::from(DEFAULT_VECTORS));
+        return crate::demo_attested::run(args.json, vectors).await;
     }
     crate::install_crypto_provider();
     let started = Instant::now();
-    let example = Example::load(&args.vectors)?;
+    let example = match &args.vectors {
+        _ if args.own_tc => Example::build("built by teep-rs (--own-tc)")?,
+        Some(dir) => Example::load(dir)?,
+        None => Example::load(Path::new(DEFAULT_VECTORS))?,
+    };
     let envelope = teep_suit::Envelope::decode(&example.envelope)
         .map_err(|e| anyhow::anyhow!("the example TC: {e}"))?;
     let manifest = envelope.inspect_unauthenticated().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -460,6 +500,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ComponentKey::from_parts(&manifest_component.0).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let dir = tempfile::Builder::new().prefix("teep-demo-").tempdir()?;
+    // A reader that goes away (`teep demo --json | head -1`) ends the process from inside the
+    // next write to standard output; the directory must not outlive it.
+    if !args.keep {
+        crate::out::remove_on_broken_pipe(dir.path());
+    }
     let mut system = System::start(dir.path(), &example).await?;
     if !args.json {
         say!("teep demo: TAM, Broker and software-TEE Agent on loopback");

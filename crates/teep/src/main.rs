@@ -24,6 +24,8 @@ mod demo_attested;
 mod diag;
 mod manifest;
 mod tam;
+mod tam_access;
+mod tam_fleet;
 mod verifier;
 
 use std::path::PathBuf;
@@ -38,9 +40,9 @@ struct Cli {
     /// Log filter (tracing syntax, e.g. `info`, `teep_tam=debug`); `RUST_LOG` also works.
     #[arg(long, global = true, env = "TEEP_LOG", default_value = "warn,sqlx=error")]
     log: String,
-    /// Log format.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
+    /// Log format (default: `text`, or `log_format` of `teep tam serve`'s configuration).
+    #[arg(long, global = true, value_enum, env = "TEEP_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -194,6 +196,16 @@ pub mod input {
 /// Standard output that treats a closed pipe as the reader being done.
 mod out {
     use std::io::Write as _;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Mutex, PoisonError};
+
+    /// Temporary directories to remove when [`write`] ends the process (it skips destructors).
+    static CLEANUP: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    /// Removes `dir` (recursively) if a failed write to standard output ends the process.
+    pub fn remove_on_broken_pipe(dir: &Path) {
+        CLEANUP.lock().unwrap_or_else(PoisonError::into_inner).push(dir.to_owned());
+    }
 
     /// Writes to standard output; exits with status 141 (as SIGPIPE would) when the reader has
     /// gone away, and reports other write errors on standard error.
@@ -201,11 +213,20 @@ mod out {
         let mut stdout = std::io::stdout().lock();
         if let Err(e) = stdout.write_fmt(args) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(141);
+                exit(141);
             }
             eprintln!("teep: cannot write to standard output: {e}");
-            std::process::exit(1);
+            exit(1);
         }
+    }
+
+    fn exit(code: i32) -> ! {
+        let dirs = core::mem::take(&mut *CLEANUP.lock().unwrap_or_else(PoisonError::into_inner));
+        for dir in dirs {
+            // Already gone when its owner finished normally.
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        std::process::exit(code)
     }
 }
 
@@ -213,14 +234,39 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // One TLS provider for every HTTP client and server in the process.
     install_crypto_provider();
-    init_logging(&cli.log, cli.log_format);
+    let log_format = cli.log_format.unwrap_or_else(|| match &cli.command {
+        Command::Tam { command } => match tam::configured_log_format(command) {
+            Some(teep_tam::config::LogFormat::Json) => LogFormat::Json,
+            _ => LogFormat::Text,
+        },
+        _ => LogFormat::Text,
+    });
+    init_logging(&cli.log, log_format);
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("teep: {e:#}");
+            eprintln!("teep: {}", error_message(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// `error` and its causes on one line, each cause once: a cause whose text the message so
+/// far already contains (an error that displays its source, as `#[error("...: {0}")]` does)
+/// is not repeated. PostgreSQL's source locations (` at line N`) are dropped.
+fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = teep_tam::ops::user_facing(&cause.to_string());
+        if text.is_empty() || message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 fn init_logging(filter: &str, format: LogFormat) {
@@ -432,7 +478,20 @@ mod keyfile {
 
 #[cfg(test)]
 mod tests {
-    use super::format_time;
+    use super::{error_message, format_time};
+
+    #[test]
+    fn error_chains_name_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        let serve = teep_tam::ServeError::Io(io);
+        let error = anyhow::Error::new(serve).context("the TAM stopped");
+        assert_eq!(
+            error_message(&error),
+            "the TAM stopped: server I/O error: Address already in use"
+        );
+        let error = anyhow::anyhow!("database \"x\" does not exist at line 948").context("open");
+        assert_eq!(error_message(&error), "open: database \"x\" does not exist");
+    }
 
     #[test]
     fn formats_unix_times_as_rfc3339() {

@@ -28,8 +28,9 @@ pub struct TamLocation {
 }
 
 impl TamLocation {
+    /// The configuration file with the `TEEP_TAM_*` environment variables over it.
     fn load(&self) -> anyhow::Result<TamConfig> {
-        TamConfig::load(&self.config).with_context(|| {
+        TamConfig::layered(Some(&self.config), std::env::vars(), &[]).with_context(|| {
             format!(
                 "cannot load the TAM configuration {} (create one with `teep tam init`)",
                 self.config.display()
@@ -54,16 +55,13 @@ pub enum TamCommand {
         #[arg(long)]
         database: Option<String>,
     },
-    /// Serve TEEP over HTTP until interrupted (SIGINT or SIGTERM).
+    /// Serve TEEP over HTTP until interrupted (SIGINT or SIGTERM: requests in flight finish
+    /// first). Settings come from flags, else `TEEP_TAM_*` variables, else the file.
     Serve {
         #[command(flatten)]
         at: TamLocation,
-        /// Override the listen address of the configuration.
-        #[arg(long)]
-        listen: Option<SocketAddr>,
-        /// Override the database URL of the configuration.
-        #[arg(long, env = "TEEP_TAM_DATABASE_URL")]
-        database: Option<String>,
+        #[command(flatten)]
+        flags: ServeFlags,
     },
     /// Print the TAM's public keys (SPKI PEM), the trust anchors Agents need.
     Keys {
@@ -98,6 +96,41 @@ pub enum TamCommand {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Principals of the admin REST API (operators, developers, device administrators).
+    Principal {
+        #[command(flatten)]
+        at: TamLocation,
+        #[command(subcommand)]
+        command: crate::tam_access::PrincipalCommand,
+    },
+    /// API tokens of the admin REST API (shown once; stored hashed).
+    Token {
+        #[command(flatten)]
+        at: TamLocation,
+        #[command(subcommand)]
+        command: crate::tam_access::TokenCommand,
+    },
+    /// Device groups: members, owners, and whether RequestTA is honoured.
+    Group {
+        #[command(flatten)]
+        at: TamLocation,
+        #[command(subcommand)]
+        command: crate::tam_fleet::GroupCommand,
+    },
+    /// Staged rollouts of a catalog version to a share of a group or to listed devices.
+    Rollout {
+        #[command(flatten)]
+        at: TamLocation,
+        #[command(subcommand)]
+        command: crate::tam_fleet::RolloutCommand,
+    },
+    /// Enrolment allow and block lists (thumbprints, certificate subject or issuer).
+    Admission {
+        #[command(flatten)]
+        at: TamLocation,
+        #[command(subcommand)]
+        command: crate::tam_fleet::AdmissionCommand,
+    },
     /// What the TAM knows about one device: components, policy, last error, history.
     Status {
         #[command(flatten)]
@@ -105,6 +138,78 @@ pub enum TamCommand {
         /// Device thumbprint (hex, or an unambiguous prefix).
         device: String,
     },
+}
+
+/// Settings of `teep tam serve` that flags override (each also has a `TEEP_TAM_*` variable
+/// and a key in the file; see docs/configuration.md).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeFlags {
+    /// Address of the TEEP listener (`listen`).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Address of the admin REST API listener (`admin.listen`); enables it.
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
+    /// Database URL (`database_url`), e.g. `postgres://tam@127.0.0.1:5432/tam`.
+    #[arg(long, alias = "database")]
+    database_url: Option<String>,
+    /// State directory of keys and the SQLite file (`state_dir`).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Database connection pool size (`max_db_connections`).
+    #[arg(long, alias = "max-connections")]
+    max_db_connections: Option<u32>,
+    /// TEEP requests handled at once; one more gets 503 (`max_concurrent_sessions`).
+    #[arg(long)]
+    max_concurrent_sessions: Option<u32>,
+    /// Seconds requests in flight get to finish at shutdown (`shutdown_grace_secs`).
+    #[arg(long)]
+    shutdown_grace_secs: Option<u64>,
+    /// HTTPS certificate chain, PEM (`tls.certificate`).
+    #[arg(long, requires = "tls_private_key")]
+    tls_certificate: Option<PathBuf>,
+    /// HTTPS private key, PEM (`tls.private_key`).
+    #[arg(long, requires = "tls_certificate")]
+    tls_private_key: Option<PathBuf>,
+}
+
+impl ServeFlags {
+    /// The flags given, as (setting key, text) pairs for [`TamConfig::layered`].
+    fn settings(&self) -> Vec<(&'static str, String)> {
+        // A path on the command line means what the shell user sees: relative to the working
+        // directory (paths in the file stay relative to the file's directory / `state_dir`).
+        let path = |p: &PathBuf| {
+            std::path::absolute(p).unwrap_or_else(|_| p.clone()).display().to_string()
+        };
+        [
+            ("listen", self.listen.map(|a| a.to_string())),
+            ("admin.listen", self.admin_listen.map(|a| a.to_string())),
+            ("database_url", self.database_url.clone()),
+            ("state_dir", self.state_dir.as_ref().map(path)),
+            ("max_db_connections", self.max_db_connections.map(|n| n.to_string())),
+            ("max_concurrent_sessions", self.max_concurrent_sessions.map(|n| n.to_string())),
+            ("shutdown_grace_secs", self.shutdown_grace_secs.map(|n| n.to_string())),
+            ("tls.certificate", self.tls_certificate.as_ref().map(path)),
+            ("tls.private_key", self.tls_private_key.as_ref().map(path)),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|v| (key, v)))
+        .collect()
+    }
+}
+
+/// The log format `teep tam serve` is configured with (file or `TEEP_TAM_LOG_FORMAT`), read
+/// before logging starts; `None` for other commands or a configuration that does not load
+/// (serving then reports why).
+pub fn configured_log_format(command: &TamCommand) -> Option<teep_tam::config::LogFormat> {
+    match command {
+        TamCommand::Serve { at, flags } => {
+            TamConfig::layered(Some(&at.config), std::env::vars(), &flags.settings())
+                .ok()
+                .map(|c| c.log_format)
+        }
+        _ => None,
+    }
 }
 
 /// `teep tam signer …`
@@ -116,6 +221,10 @@ pub enum SignerCommand {
         name: String,
         /// The public key file.
         key: PathBuf,
+        /// The developer principal that owns the signer and the components it signs
+        /// (default: the operator).
+        #[arg(long)]
+        owner: Option<String>,
     },
     /// List signers.
     List,
@@ -152,6 +261,18 @@ pub enum TcCommand {
     },
     /// List the catalog.
     List,
+    /// Retire one version: it is never offered again (devices get the newest version that
+    /// is not retired).
+    Retire {
+        /// Component id: parts separated by `/`, each text or `0x`-prefixed hex.
+        component: String,
+        /// The manifest sequence number to retire.
+        #[arg(long)]
+        sequence: u64,
+        /// Offer the version again.
+        #[arg(long)]
+        undo: bool,
+    },
     /// Remove a Trusted Component (all versions, or one sequence number).
     Remove {
         /// Component id: parts separated by `/`, each text or `0x`-prefixed hex.
@@ -165,10 +286,16 @@ pub enum TcCommand {
 /// `teep tam device …`
 #[derive(Subcommand, Debug)]
 pub enum DeviceCommand {
-    /// Enrol a device by its Agent public key (SPKI PEM, JWK or COSE_Key file).
+    /// Enrol a device by its Agent public key (SPKI PEM, JWK or COSE_Key file), or by a
+    /// certificate chain to a manufacturer CA (`--cert`).
     Add {
         /// The Agent's public key file.
-        key: PathBuf,
+        #[arg(required_unless_present = "cert", conflicts_with = "cert")]
+        key: Option<PathBuf>,
+        /// A PEM certificate chain (device certificate first) that chains to one of
+        /// `[agents] manufacturer_cas`; the device is the certified key.
+        #[arg(long)]
+        cert: Option<PathBuf>,
         /// A label for operators.
         #[arg(long)]
         label: Option<String>,
@@ -189,6 +316,17 @@ pub enum DeviceCommand {
     },
     /// List devices.
     List,
+    /// A device's session history, newest first, one page at a time.
+    History {
+        /// Device thumbprint (hex, or an unambiguous prefix).
+        device: String,
+        /// Entries per page (1 to 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only entries older than this entry id (the next page).
+        #[arg(long)]
+        before: Option<i64>,
+    },
     /// Refuse every session of a device.
     Block {
         /// Device thumbprint (hex, or an unambiguous prefix).
@@ -217,34 +355,49 @@ pub enum PolicyCommand {
         #[arg(long, default_value_t = 0)]
         min_sequence: u64,
         /// Only this device (thumbprint or prefix); default: every device.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "group")]
         device: Option<String>,
+        /// Only the members of this device group (a device's own rule beats its groups').
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Delete a Trusted Component (sent in unneeded-manifest-list).
     Delete {
         /// Component id: parts separated by `/`, each text or `0x`-prefixed hex.
         component: String,
         /// Only this device (thumbprint or prefix); default: every device.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "group")]
         device: Option<String>,
+        /// Only the members of this device group (a device's own rule beats its groups').
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Remove a rule.
     Clear {
         /// Component id.
         component: String,
         /// Only this device's rule; default: the rule for every device.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "group")]
         device: Option<String>,
+        /// Only this group's rule.
+        #[arg(long)]
+        group: Option<String>,
     },
     /// List every rule.
     List,
+    /// Whether devices' RequestTA (requested-tc-list) is honoured TAM-wide: `on` (default)
+    /// or `off`; a group may override it (`teep tam group allow-request`).
+    AllowRequest {
+        /// `on` or `off`.
+        setting: String,
+    },
 }
 
 /// Runs a `teep tam` command.
 pub async fn run(command: TamCommand) -> anyhow::Result<ExitCode> {
     match command {
         TamCommand::Init { state, listen, database } => init(&state, listen, database),
-        TamCommand::Serve { at, listen, database } => serve(&at, listen, database).await,
+        TamCommand::Serve { at, flags } => serve(&at, &flags).await,
         TamCommand::Keys { at } => {
             let config = at.load()?;
             let keys = TamKeys::load(&config).context("cannot load the TAM keys")?;
@@ -255,9 +408,24 @@ pub async fn run(command: TamCommand) -> anyhow::Result<ExitCode> {
         }
         TamCommand::Signer { at, command } => signer(&admin(&at).await?, command).await,
         TamCommand::Tc { at, command } => tc(&admin(&at).await?, command).await,
-        TamCommand::Device { at, command } => device(&admin(&at).await?, command).await,
+        TamCommand::Device { at, command } => device(&admin(&at).await?, &at, command).await,
+        TamCommand::Group { at, command } => {
+            crate::tam_fleet::group(&admin(&at).await?, command).await
+        }
+        TamCommand::Rollout { at, command } => {
+            crate::tam_fleet::rollout(&admin(&at).await?, command).await
+        }
+        TamCommand::Admission { at, command } => {
+            crate::tam_fleet::admission(&admin(&at).await?, command).await
+        }
         TamCommand::Policy { at, command } => policy(&admin(&at).await?, command).await,
         TamCommand::Status { at, device } => status(&admin(&at).await?, &device).await,
+        TamCommand::Principal { at, command } => {
+            crate::tam_access::principal(&admin(&at).await?, command).await
+        }
+        TamCommand::Token { at, command } => {
+            crate::tam_access::token(&admin(&at).await?, command).await
+        }
     }
 }
 
@@ -286,21 +454,38 @@ fn init(state: &Path, listen: SocketAddr, database: Option<String>) -> anyhow::R
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(
-    at: &TamLocation,
-    listen: Option<SocketAddr>,
-    database: Option<String>,
-) -> anyhow::Result<ExitCode> {
-    let mut config = at.load()?;
-    if let Some(listen) = listen {
-        config.listen = listen;
-    }
-    if database.is_some() {
-        config.database_url = database;
-    }
+async fn serve(at: &TamLocation, flags: &ServeFlags) -> anyhow::Result<ExitCode> {
+    let config = TamConfig::layered(Some(&at.config), std::env::vars(), &flags.settings())
+        .with_context(|| {
+            format!(
+                "cannot load the TAM configuration {} (create one with `teep tam init`)",
+                at.config.display()
+            )
+        })?;
     crate::install_crypto_provider();
-    eprintln!("teep tam: serving TEEP on {}", config.listen);
-    teep_tam::serve(config, crate::shutdown_signal()).await.context("the TAM stopped")?;
+    let text_logs = config.log_format == teep_tam::config::LogFormat::Text;
+    let database = config.database_url_redacted();
+    let https = config.tls.is_some();
+    let server = teep_tam::Server::bind(config).await.map_err(|e| match e {
+        teep_tam::ServeError::Store(_) => anyhow::Error::new(e).context(format!(
+            "cannot open the TAM database {database}: check --database-url \
+                 (`database_url`), that the database server runs and accepts the credentials"
+        )),
+        teep_tam::ServeError::Tls(_) => anyhow::Error::new(e).context(
+            "HTTPS cannot start (check --tls-certificate / --tls-private-key, or `[tls]` and \
+             `[admin.tls]` in tam.toml)",
+        ),
+        e => anyhow::Error::new(e),
+    })?;
+    if text_logs {
+        // JSON logs stay one object per line: this note is for people at a terminal.
+        let scheme = if https { "https" } else { "http" };
+        eprintln!("teep tam: serving TEEP on {scheme}://{}", server.local_addr()?);
+        if let Some(admin) = server.admin_addr() {
+            eprintln!("teep tam: serving the admin API on {admin}");
+        }
+    }
+    server.run(crate::shutdown_signal()).await.context("the TAM stopped")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -317,23 +502,33 @@ fn component(text: &str) -> anyhow::Result<ComponentKey> {
     })
 }
 
-async fn target(admin: &Admin, device: Option<&str>) -> anyhow::Result<PolicyTarget> {
-    Ok(match device {
-        Some(d) => PolicyTarget::Device(admin.resolve_device(d).await?),
-        None => PolicyTarget::AllDevices,
+async fn target(
+    admin: &Admin,
+    device: Option<&str>,
+    group: Option<String>,
+) -> anyhow::Result<PolicyTarget> {
+    Ok(match (device, group) {
+        (Some(d), _) => PolicyTarget::Device(admin.resolve_device(d).await?),
+        (None, Some(g)) => {
+            // A rule for a group that does not exist would never apply.
+            admin.group(&g).await?;
+            PolicyTarget::Group(g)
+        }
+        (None, None) => PolicyTarget::AllDevices,
     })
 }
 
 async fn signer(admin: &Admin, command: SignerCommand) -> anyhow::Result<ExitCode> {
     match command {
-        SignerCommand::Add { name, key } => {
+        SignerCommand::Add { name, key, owner } => {
             let bytes = crate::input::read(&key, crate::input::KEY_LIMIT)?;
-            let row = admin.add_signer(&name, &bytes, unix_now()).await?;
+            let row = admin.add_signer_owned(&name, &bytes, owner.as_deref(), unix_now()).await?;
             say!("signer {} added (kid {})", row.name, hex::encode(&row.thumbprint));
         }
         SignerCommand::List => {
             for row in admin.signers().await? {
-                say!("{}\t{}", row.name, hex::encode(&row.thumbprint));
+                let owner = row.owner.as_deref().unwrap_or("operator");
+                say!("{}\t{}\t{owner}", row.name, hex::encode(&row.thumbprint));
             }
         }
         SignerCommand::Remove { name, force: false } => {
@@ -381,14 +576,25 @@ async fn tc(admin: &Admin, command: TcCommand) -> anyhow::Result<ExitCode> {
             admin.set_remediation(&component(&c)?, !off, unix_now()).await?;
             say!("{c}: remediation {}", if off { "off" } else { "on" });
         }
+        TcCommand::Retire { component: c, sequence, undo } => {
+            return crate::tam_fleet::retire(admin, &c, sequence, undo).await;
+        }
         TcCommand::List => {
             let remediation = admin.remediation().await?;
+            let retired = admin.retired_tcs().await?;
             for row in admin.tcs().await? {
-                let mark = if remediation.iter().any(|k| k.as_cbor() == row.component_id) {
+                let mut mark = if remediation.iter().any(|k| k.as_cbor() == row.component_id) {
                     "\tremediation"
                 } else {
                     ""
-                };
+                }
+                .to_owned();
+                if retired
+                    .iter()
+                    .any(|(k, s)| k.as_cbor() == row.component_id && *s == row.sequence_number)
+                {
+                    mark.push_str("\tretired");
+                }
                 say!(
                     "{}\tsequence {}\t{} bytes\tsigner {}{mark}",
                     ComponentKey::from_cbor(&row.component_id)
@@ -408,10 +614,16 @@ async fn tc(admin: &Admin, command: TcCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn device(admin: &Admin, command: DeviceCommand) -> anyhow::Result<ExitCode> {
+async fn device(
+    admin: &Admin,
+    at: &TamLocation,
+    command: DeviceCommand,
+) -> anyhow::Result<ExitCode> {
     match command {
-        DeviceCommand::Add { key, label, wire, report_key } => {
-            let bytes = crate::input::read(&key, crate::input::KEY_LIMIT)?;
+        DeviceCommand::History { device, limit, before } => {
+            return crate::tam_fleet::history(admin, &device, limit, before).await;
+        }
+        DeviceCommand::Add { key, cert, label, wire, report_key } => {
             let report = match &report_key {
                 Some(path) => Some(crate::input::read(path, crate::input::KEY_LIMIT)?),
                 None => None,
@@ -420,7 +632,24 @@ async fn device(admin: &Admin, command: DeviceCommand) -> anyhow::Result<ExitCod
                 crate::Wire::Rfc => Wire::Rfc,
                 crate::Wire::Legacy => Wire::Legacy,
             };
-            let row = admin.enroll_device(&bytes, label.as_deref(), wire, unix_now()).await?;
+            let row = match (key, cert) {
+                (_, Some(chain)) => {
+                    let config = at.load()?;
+                    crate::tam_fleet::enroll_by_certificate(
+                        admin,
+                        &config,
+                        &chain,
+                        label.as_deref(),
+                        wire,
+                    )
+                    .await?
+                }
+                (Some(key), None) => {
+                    let bytes = crate::input::read(&key, crate::input::KEY_LIMIT)?;
+                    admin.enroll_device(&bytes, label.as_deref(), wire, unix_now()).await?
+                }
+                (None, None) => anyhow::bail!("give the Agent's key file or --cert"),
+            };
             if let Some(report) = report {
                 let id: [u8; 32] = row
                     .thumbprint
@@ -474,8 +703,8 @@ async fn device(admin: &Admin, command: DeviceCommand) -> anyhow::Result<ExitCod
 
 async fn policy(admin: &Admin, command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
-        PolicyCommand::Require { component: c, min_sequence, device } => {
-            let target = target(admin, device.as_deref()).await?;
+        PolicyCommand::Require { component: c, min_sequence, device, group } => {
+            let target = target(admin, device.as_deref(), group).await?;
             let key = component(&c)?;
             admin.require(&target, &key, min_sequence).await?;
             say!("required {c} (sequence >= {min_sequence})");
@@ -488,13 +717,22 @@ async fn policy(admin: &Admin, command: PolicyCommand) -> anyhow::Result<ExitCod
                 );
             }
         }
-        PolicyCommand::Delete { component: c, device } => {
-            let target = target(admin, device.as_deref()).await?;
+        PolicyCommand::Delete { component: c, device, group } => {
+            let target = target(admin, device.as_deref(), group).await?;
             admin.delete(&target, &component(&c)?).await?;
             say!("{c} will be deleted");
         }
-        PolicyCommand::Clear { component: c, device } => {
-            let target = target(admin, device.as_deref()).await?;
+        PolicyCommand::AllowRequest { setting } => {
+            let allow = match setting.as_str() {
+                "on" => true,
+                "off" => false,
+                other => anyhow::bail!("{other:?}: write on or off"),
+            };
+            admin.set_allow_request(allow, unix_now()).await?;
+            say!("requests from devices: {setting}");
+        }
+        PolicyCommand::Clear { component: c, device, group } => {
+            let target = target(admin, device.as_deref(), group).await?;
             admin.clear_rule(&target, &component(&c)?).await?;
             say!("rule for {c} removed");
         }
@@ -537,9 +775,16 @@ async fn status(admin: &Admin, device: &str) -> anyhow::Result<ExitCode> {
         );
     }
     say!("  installed:");
-    for c in &s.components {
+    // Security domains (docs/security-domains.md), derived from the catalog signer.
+    let domains = teep_tam::domains::device_domains(admin.store(), &s.components).await?;
+    for (c, d) in s.components.iter().zip(&domains) {
+        let domain = match (&d.signer, &d.domain) {
+            (None, _) => "unknown (not in the catalog)".to_owned(),
+            (Some(_), Some(sd)) => crate::component_text(sd.segments()),
+            (Some(signer), None) => format!("default of {signer}"),
+        };
         say!(
-            "    {}\tsequence {}",
+            "    {}\tsequence {}\tdomain {domain}",
             ComponentKey::from_cbor(&c.component_id)
                 .map(|k| k.to_string())
                 .unwrap_or_else(|_| hex::encode(&c.component_id)),

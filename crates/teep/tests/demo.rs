@@ -71,8 +71,58 @@ fn demo_installs_updates_and_deletes_the_published_example() {
 }
 
 #[test]
-fn demo_without_the_vectors_builds_its_own_trusted_component() {
-    let summary = demo(&["--vectors", "/nonexistent/teep-vectors"]);
+fn demo_with_own_tc_builds_its_own_trusted_component() {
+    let summary = demo(&["--own-tc"]);
     assert!(summary["origin"].as_str().unwrap_or("").contains("built by teep-rs"), "{summary:#}");
     check(&summary, 3);
+}
+
+#[test]
+fn demo_refuses_a_vectors_folder_that_is_not_there() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let empty = empty.path().to_str().expect("path").to_owned();
+    for dir in ["/nonexistent/teep-vectors", empty.as_str()] {
+        let out = Command::new(env!("CARGO_BIN_EXE_teep"))
+            .args(["demo", "--json", "--vectors", dir])
+            .output()
+            .expect("run teep demo");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(out.stdout.is_empty(), "no demo ran");
+        assert!(stderr.contains(&format!("--vectors {dir}:")), "{stderr}");
+        assert!(stderr.contains("--own-tc"), "{stderr}");
+    }
+}
+
+/// `teep demo | head -1`: the reader goes after one line; the demo exits 141 at its next line
+/// (as with SIGPIPE) and its temporary directory is gone. With `--json` the summary may all fit
+/// in the pipe before the reader goes, so either status is right there, but nothing is left.
+#[test]
+fn demo_removes_its_directory_when_the_reader_goes_away() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+
+    for (json, statuses) in [(false, &[141][..]), (true, &[0, 141][..])] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut args = vec!["demo", "--own-tc"];
+        if json {
+            args.push("--json");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_teep"))
+            .args(&args)
+            .env("TMPDIR", tmp.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run teep demo");
+        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        reader.read_line(&mut first).expect("first line");
+        assert!(first.starts_with(if json { "{" } else { "teep demo:" }), "{first}");
+        drop(reader);
+        let status = child.wait().expect("wait");
+        assert!(status.code().is_some_and(|c| statuses.contains(&c)), "json {json}: {status}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).expect("TMPDIR").flatten().collect();
+        assert!(left.is_empty(), "json {json}: left behind: {left:?}");
+    }
 }

@@ -149,3 +149,48 @@ fn servers_stop_on_sigterm_and_clients_report_an_absent_agent() {
     let out = world.broker(&["policy-check"]).exit(1);
     assert!(out.stderr.contains(&world.socket), "{out}");
 }
+
+/// A tampered image in the Agent's sealed store: after a restart `teep agent status` lists the
+/// file, the check that failed and the quarantined manifest, and exits with code 3.
+#[test]
+fn agent_status_reports_a_tampered_store_with_its_own_exit_code() {
+    let mut world = World::start(AgentSetup::default());
+    let integrated = vector("teep-protocol/suit_integrated.hex.txt");
+    world.tam(&["tc", "add", integrated.to_str().expect("path")]).success();
+    world.tam(&["policy", "require", EXAMPLE_MANIFEST]).success();
+    world.policy_check();
+    assert_eq!(world.agent_installed(), example_installed(3));
+    let [agent, _] = world.shut_down();
+    assert!(agent.is_some_and(|s| s.success()), "agent: {agent:?}");
+
+    // Flip one byte of the (sealed) image, then serve the same state directory again.
+    let images: Vec<_> = std::fs::read_dir(world.agent_dir.join("components"))
+        .expect("components/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "img"))
+        .collect();
+    assert_eq!(images.len(), 1, "{images:?}");
+    let mut bytes = std::fs::read(&images[0]).expect("image");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&images[0], bytes).expect("tamper");
+    let socket = world.socket.clone();
+    let agent_dir = world.agent_dir.display().to_string();
+    let mut agent = common::Daemon::spawn(
+        "agent-again",
+        world.root(),
+        &["agent", "serve", "--dir", &agent_dir, "--socket", &socket],
+    );
+    agent
+        .wait_ready(|| std::os::unix::net::UnixStream::connect(&socket).is_ok())
+        .expect("the Agent serves again");
+
+    let out = common::run(world.root(), &["agent", "status", "--socket", &socket]).exit(3);
+    let name = images[0].file_name().expect("name").to_string_lossy().into_owned();
+    assert!(out.stdout.contains("no Trusted Components installed"), "{out}");
+    assert!(out.stdout.contains("tampered: 1 store file(s) failed"), "{out}");
+    assert!(out.stdout.contains(&format!("tampered file\tcomponents/{name}\t")), "{out}");
+    assert!(out.stdout.contains("quarantined manifest\t"), "{out}");
+    assert!(!out.stdout.contains("Hello, Secure World!"), "no payload bytes: {out}");
+}

@@ -63,6 +63,7 @@ fn api_reply(result: Result<Option<String>, crate::ApiError>) -> Response {
 
 /// The Agent's status as reported over IPC.
 pub fn status<P: AgentPlatform>(agent: &Agent<P>) -> AgentStatus {
+    let integrity = agent.platform().store_integrity();
     AgentStatus {
         agent_kid: agent.kid().to_vec(),
         installed: agent
@@ -73,9 +74,13 @@ pub fn status<P: AgentPlatform>(agent: &Agent<P>) -> AgentStatus {
                 component_id: tc.manifest_id.0,
                 sequence_number: Some(tc.sequence_number),
                 image_digest: tc.image_digest.map(|d| d.bytes),
+                owner: tc.owner.map(|o| o.0.to_vec()),
+                domain: tc.domain.map(|d| d.0),
             })
             .collect(),
         requested: agent.requested().into_iter().map(|id| id.0).collect(),
         unneeded: agent.unneeded().into_iter().map(|id| id.0).collect(),
+        tampered: integrity.tampered,
+        quarantined: integrity.quarantined,
     }
 }

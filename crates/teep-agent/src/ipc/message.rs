@@ -21,8 +21,14 @@
 //!          / [15, error-kind: uint, message: tstr]
 //! component-id = [* bstr]                ; SUIT_Component_Identifier
 //! status = [agent-kid: bstr, installed: [* installed-component],
-//!           requested: [* component-id], unneeded: [* component-id]]
-//! installed-component = [component-id, sequence-number: uint / null, image-digest: bstr / null]
+//!           requested: [* component-id], unneeded: [* component-id],
+//!           ? integrity]                   ; only when something failed its check
+//! integrity = [tampered: [* [path: tstr, check: tstr]],
+//!              quarantined: [* manifest-key: tstr]]   ; hex SHA-256 of the manifest id
+//! installed-component = [component-id, sequence-number: uint / null, image-digest: bstr / null,
+//!                        ? (owner: bstr / null, domain: component-id / null)]
+//!                        ; security domains: owner = RFC 9679 thumbprint of the TC signer,
+//!                        ; domain = the security domain manifest (null: owner's default)
 //! ```
 //!
 //! Decoding is bounded by the bytes present: counts are checked against the remaining input,
@@ -35,6 +41,8 @@ use core::fmt;
 
 use minicbor::data::Type;
 use minicbor::{Decoder, Encoder};
+
+pub use crate::TamperedFile;
 
 /// A SUIT_Component_Identifier as carried over IPC: a list of byte strings.
 pub type ComponentIdBytes = Vec<Vec<u8>>;
@@ -169,6 +177,19 @@ pub struct AgentStatus {
     pub requested: Vec<ComponentIdBytes>,
     /// Components given up with UnrequestTA and not yet deleted.
     pub unneeded: Vec<ComponentIdBytes>,
+    /// Store files that failed their integrity check (path and failed check, no contents).
+    /// Empty from Agents that predate the field.
+    pub tampered: Vec<TamperedFile>,
+    /// Manifests taken out of the installed set because one of their files failed its
+    /// check, by store key (hex SHA-256 of the CBOR manifest component id).
+    pub quarantined: Vec<String>,
+}
+
+impl AgentStatus {
+    /// Whether the Agent reports tampered files or quarantined manifests.
+    pub fn is_tampered(&self) -> bool {
+        !self.tampered.is_empty() || !self.quarantined.is_empty()
+    }
 }
 
 /// One installed Trusted Component.
@@ -180,6 +201,10 @@ pub struct InstalledComponent {
     pub sequence_number: Option<u64>,
     /// SHA-256 of the installed image.
     pub image_digest: Option<Vec<u8>>,
+    /// RFC 9679 thumbprint of the signer owning its security domain, when recorded.
+    pub owner: Option<Vec<u8>>,
+    /// Its security domain manifest; `None`: the default domain of its owner.
+    pub domain: Option<ComponentIdBytes>,
 }
 
 /// A frame body that is not a valid IPC message.
@@ -321,10 +346,13 @@ impl Response {
                 }
             }
             Self::Status(status) => {
-                e.array(2)?.u8(3)?.array(4)?.bytes(&status.agent_kid)?;
+                // The integrity element is left out when clean, so that older decoders
+                // (which know only the 4-element form) still read a healthy Agent's status.
+                let len = if status.is_tampered() { 5 } else { 4 };
+                e.array(2)?.u8(3)?.array(len)?.bytes(&status.agent_kid)?;
                 e.array(status.installed.len() as u64)?;
                 for tc in &status.installed {
-                    e.array(3)?;
+                    e.array(5)?;
                     encode_component_id(e, &tc.component_id)?;
                     match tc.sequence_number {
                         Some(n) => e.u64(n)?,
@@ -334,11 +362,31 @@ impl Response {
                         Some(d) => e.bytes(d)?,
                         None => e.null()?,
                     };
+                    match &tc.owner {
+                        Some(o) => e.bytes(o)?,
+                        None => e.null()?,
+                    };
+                    match &tc.domain {
+                        Some(d) => encode_component_id(e, d)?,
+                        None => {
+                            e.null()?;
+                        }
+                    }
                 }
                 for list in [&status.requested, &status.unneeded] {
                     e.array(list.len() as u64)?;
                     for id in list {
                         encode_component_id(e, id)?;
+                    }
+                }
+                if status.is_tampered() {
+                    e.array(2)?.array(status.tampered.len() as u64)?;
+                    for t in &status.tampered {
+                        e.array(2)?.str(&t.path)?.str(&t.what)?;
+                    }
+                    e.array(status.quarantined.len() as u64)?;
+                    for key in &status.quarantined {
+                        e.str(key)?;
                     }
                 }
             }
@@ -495,24 +543,53 @@ impl<'b> Reader<'b> {
     }
 
     fn status(&mut self) -> Result<AgentStatus, MessageError> {
-        if self.array()? != 4 {
-            return Err(self.malformed("status array of 4"));
+        let len = self.array()?;
+        if len != 4 && len != 5 {
+            return Err(self.malformed("status array of 4 or 5"));
         }
         let agent_kid = self.bytes()?.to_vec();
         let n = self.list_len()?;
         let mut installed = Vec::new();
         for _ in 0..n {
-            if self.array()? != 3 {
-                return Err(self.malformed("installed-component array of 3"));
+            // 3 entries from Agents without security domains, 5 with.
+            let len = self.array()?;
+            if len != 3 && len != 5 {
+                return Err(self.malformed("installed-component array of 3 or 5"));
             }
             let component_id = self.component_id()?;
             let sequence_number = self.opt_uint()?;
             let image_digest = self.opt_bytes()?;
-            installed.push(InstalledComponent { component_id, sequence_number, image_digest });
+            let (mut owner, mut domain) = (None, None);
+            if len == 5 {
+                owner = self.opt_bytes()?;
+                domain = if self.is_null()? { None } else { Some(self.component_id()?) };
+            }
+            installed.push(InstalledComponent {
+                component_id,
+                sequence_number,
+                image_digest,
+                owner,
+                domain,
+            });
         }
         let requested = self.component_ids()?;
         let unneeded = self.component_ids()?;
-        Ok(AgentStatus { agent_kid, installed, requested, unneeded })
+        let (mut tampered, mut quarantined) = (Vec::new(), Vec::new());
+        if len == 5 {
+            if self.array()? != 2 {
+                return Err(self.malformed("integrity array of 2"));
+            }
+            for _ in 0..self.list_len()? {
+                if self.array()? != 2 {
+                    return Err(self.malformed("tampered-file array of 2"));
+                }
+                tampered.push(TamperedFile { path: self.text()?, what: self.text()? });
+            }
+            for _ in 0..self.list_len()? {
+                quarantined.push(self.text()?);
+            }
+        }
+        Ok(AgentStatus { agent_kid, installed, requested, unneeded, tampered, quarantined })
     }
 
     fn finish(&self) -> Result<(), MessageError> {
@@ -558,9 +635,26 @@ mod tests {
                     component_id: vec![b"x".to_vec()],
                     sequence_number: Some(3),
                     image_digest: None,
+                    owner: Some(vec![0xa; 32]),
+                    domain: Some(vec![b"security-domain".to_vec(), b"bank".to_vec()]),
                 }],
                 requested: vec![vec![b"y".to_vec()]],
                 unneeded: vec![],
+                tampered: vec![],
+                quarantined: vec![],
+            }),
+            Response::Status(AgentStatus {
+                agent_kid: vec![7; 32],
+                tampered: vec![TamperedFile {
+                    path: "components/ab.img".into(),
+                    what: "chunk 0 authentication failed".into(),
+                }],
+                quarantined: vec!["ab".into()],
+                ..AgentStatus::default()
+            }),
+            Response::Status(AgentStatus {
+                quarantined: vec!["cd".into()],
+                ..AgentStatus::default()
             }),
             Response::Error { kind: ErrorKind::Rejected, message: "bad signature".into() },
             Response::Error { kind: ErrorKind::Other(99), message: String::new() },
@@ -597,6 +691,27 @@ mod tests {
                 assert!(Response::decode(&bytes[..cut]).is_err(), "{r:?} cut at {cut}");
             }
         }
+    }
+
+    #[test]
+    fn status_integrity_is_optional_and_checked() {
+        // A clean status keeps the 4-element form older decoders know.
+        let clean = Response::Status(AgentStatus { agent_kid: vec![1], ..AgentStatus::default() });
+        let bytes = clean.encode();
+        assert_eq!(&bytes[..3], &[0x82, 0x03, 0x84]);
+        assert_eq!(Response::decode(&bytes), Ok(clean));
+        // [3, [h'01', [], [], [], [[[1, "x"]], []]]]: a tampered entry whose path is not text.
+        let bad = [
+            0x82, 0x03, 0x85, 0x41, 0x01, 0x80, 0x80, 0x80, 0x82, 0x81, 0x82, 0x01, 0x61, 0x78,
+            0x80,
+        ];
+        assert!(matches!(Response::decode(&bad), Err(MessageError::Malformed { .. })));
+        // The integrity element must be an array of exactly 2.
+        let bad = [0x82, 0x03, 0x85, 0x41, 0x01, 0x80, 0x80, 0x80, 0x81, 0x80];
+        assert_eq!(
+            Response::decode(&bad),
+            Err(MessageError::Malformed { what: "integrity array of 2", offset: 9 })
+        );
     }
 
     #[test]

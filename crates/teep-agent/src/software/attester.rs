@@ -80,7 +80,11 @@ impl SoftwareAttester {
 
     /// Loads the attester of a state directory; `Ok(None)` when it is disabled or has no
     /// key file.
-    pub fn load(dir: &Path, settings: &AttestationSettings) -> Result<Option<Self>, String> {
+    pub fn load(
+        dir: &Path,
+        sealer: &super::seal::Sealer,
+        settings: &AttestationSettings,
+    ) -> Result<Option<Self>, String> {
         if !settings.enabled {
             return Ok(None);
         }
@@ -88,7 +92,8 @@ impl SoftwareAttester {
         if !path.exists() {
             return Ok(None);
         }
-        let key = keys::read_private_key(&path).map_err(|e| format!("attestation key: {e}"))?;
+        let key = keys::read_sealed_private_key(sealer, &path)
+            .map_err(|e| format!("attestation key: {e}"))?;
         let ueid = match &settings.ueid {
             Some(h) => unhex("ueid", h)?,
             None => [&[UEID_RAND][..], &key.public_key().thumbprint()].concat(),

@@ -338,6 +338,38 @@ pub struct ConfigFile {
     /// Protection of SUIT reports.
     #[serde(default)]
     pub reports: ReportSettings,
+    /// Security domains: device administrators and the signers each TAM manages.
+    #[serde(default, skip_serializing_if = "DomainSettings::is_empty")]
+    pub domains: DomainSettings,
+}
+
+/// `[domains]` (docs/security-domains.md). Keys are SPKI PEM or JWK, like `tc_signers`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainSettings {
+    /// TC signer keys that may act on every security domain (device administrators).
+    #[serde(default)]
+    pub administrators: Vec<String>,
+    /// `[[domains.tam]]`: per TAM, the TC signers whose manifests it may delete.
+    #[serde(default, rename = "tam")]
+    pub tams: Vec<TamDomains>,
+}
+
+impl DomainSettings {
+    /// Whether nothing is set (the section is then left out of `config.toml`).
+    pub fn is_empty(&self) -> bool {
+        self.administrators.is_empty() && self.tams.is_empty()
+    }
+}
+
+/// The TC signers one TAM manages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TamDomains {
+    /// The TAM's URI, as in its `[[tam]]` entry.
+    pub uri: String,
+    /// TC signer keys (SPKI PEM or JWK); the TAM may delete only their manifests.
+    pub signers: Vec<String>,
 }
 
 impl Default for ConfigFile {
@@ -355,6 +387,7 @@ impl Default for ConfigFile {
             limits: Limits::default(),
             attestation: AttestationSettings::default(),
             reports: ReportSettings::default(),
+            domains: DomainSettings::default(),
         }
     }
 }

@@ -9,6 +9,13 @@
 //! Every download is streamed and capped at `[limits] max_payload_bytes`; HTTP goes through one
 //! rustls client that follows no redirects and uses no proxy. The payload's integrity rests on
 //! the manifest's image digest, checked by the processor, not on the transport.
+//!
+//! Severed members (draft-ietf-suit-manifest-34 §8.5) that an envelope arrives without are
+//! fetched by reference: the manifest's suit-reference-uri names "a full version of this
+//! manifest", which is fetched through the same resolution (so a mirror can serve it), read
+//! up to [`MAX_FULL_ENVELOPE`] bytes, and searched for the member ([`Fetcher::severed_member`]).
+//! The member's integrity rests on the digest the authenticated manifest holds for it, which
+//! the processor checks.
 
 use std::fs::File;
 use std::io::Read;
@@ -24,6 +31,15 @@ const MAX_URI_LEN: usize = 8 * 1024;
 
 /// Largest CA file read for `[fetch] ca_file`.
 const MAX_CA_FILE: u64 = 1 << 20;
+
+/// Largest full envelope read to find a severed member (it may carry integrated payloads;
+/// `[limits] max_payload_bytes` applies too when it is lower).
+pub const MAX_FULL_ENVELOPE: u64 = 16 << 20;
+
+/// SUIT_Envelope tag (draft-ietf-suit-manifest-34 §8.2).
+const ENVELOPE_TAG: u64 = 107;
+/// suit-manifest, the envelope member holding the bstr-wrapped SUIT_Manifest.
+const MANIFEST_KEY: u64 = 3;
 
 /// Resolves payload URIs through the mirror map (or directly) and opens downloads.
 pub struct Fetcher {
@@ -181,6 +197,113 @@ impl Fetcher {
         };
         Ok(PayloadDownload { reader, read: 0, limit })
     }
+
+    /// Severed member `key` of the manifest whose suit-reference-uri is `reference_uri`: the
+    /// full envelope is fetched (mirrors first, as for payloads) and the member is taken from
+    /// it as its digest covers it, the bstr-wrapped member. `None`, with the reason logged,
+    /// when the full envelope cannot be fetched, is larger than [`MAX_FULL_ENVELOPE`], is not
+    /// an envelope, or lacks the member: the processor then reports severing-unsupported. The
+    /// bytes are not trusted here; the processor checks them against the manifest's digest.
+    pub fn severed_member(&mut self, reference_uri: &str, key: u64) -> Option<Vec<u8>> {
+        let unavailable = |why: &dyn std::fmt::Display| {
+            tracing::warn!(uri = reference_uri, key, "severed member unavailable: {why}");
+            None
+        };
+        let full = match self.read_full_envelope(reference_uri) {
+            Ok(full) => full,
+            Err(e) => return unavailable(&e),
+        };
+        match member_of(&full, key) {
+            Ok(Some(member)) => {
+                tracing::debug!(uri = reference_uri, key, len = member.len(), "severed member");
+                Some(member.to_vec())
+            }
+            Ok(None) => unavailable(&"the full envelope does not carry it"),
+            Err(why) => unavailable(&format!("not a SUIT envelope ({why})")),
+        }
+    }
+
+    /// The whole body at `uri`, at most `min(max_payload_bytes, MAX_FULL_ENVELOPE)` bytes.
+    fn read_full_envelope(&mut self, uri: &str) -> Result<Vec<u8>, PlatformError> {
+        let cap = self.max_bytes.min(MAX_FULL_ENVELOPE);
+        let mut download = self.open(uri)?;
+        download.limit = cap;
+        let mut body = Vec::new();
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            let n = teep_suit::Download::read(&mut download, &mut chunk)?;
+            if n == 0 {
+                return Ok(body);
+            }
+            body.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        }
+    }
+}
+
+/// The raw item stored under `key` in a SUIT_Envelope (tagged or not): an envelope-level
+/// severed member, or else the member inline in the envelope's manifest (a full, unsevered
+/// version). `Ok(None)` when neither holds it. Only a byte string is returned: both forms are
+/// `bstr .cbor` and the digest covers the byte string with its head.
+fn member_of(envelope: &[u8], key: u64) -> Result<Option<&[u8]>, minicbor::decode::Error> {
+    let mut d = minicbor::Decoder::new(envelope);
+    if d.datatype()? == minicbor::data::Type::Tag {
+        let tag = d.tag()?;
+        if tag.as_u64() != ENVELOPE_TAG {
+            return Err(minicbor::decode::Error::message("not the SUIT_Envelope tag"));
+        }
+    }
+    let mut manifest = None;
+    let mut found = None;
+    for_each_entry(&mut d, |k, raw| {
+        match k {
+            Some(k) if k == key => found = Some(raw),
+            Some(MANIFEST_KEY) => manifest = Some(raw),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if found.is_none()
+        && let Some(wrapped) = manifest
+    {
+        let mut outer = minicbor::Decoder::new(wrapped);
+        let mut inner = minicbor::Decoder::new(outer.bytes()?);
+        for_each_entry(&mut inner, |k, raw| {
+            if k == Some(key) {
+                found = Some(raw);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(found.filter(|raw| raw.first().is_some_and(|b| b >> 5 == 2)))
+}
+
+/// Walks a definite-length map, calling `f` with each entry's key (when it is an unsigned
+/// integer) and the raw bytes of its value.
+fn for_each_entry<'b>(
+    d: &mut minicbor::Decoder<'b>,
+    mut f: impl FnMut(Option<u64>, &'b [u8]) -> Result<(), minicbor::decode::Error>,
+) -> Result<(), minicbor::decode::Error> {
+    let Some(entries) = d.map()? else {
+        return Err(minicbor::decode::Error::message("indefinite-length map"));
+    };
+    let input = d.input();
+    for _ in 0..entries {
+        let key = match d.datatype()? {
+            minicbor::data::Type::U8
+            | minicbor::data::Type::U16
+            | minicbor::data::Type::U32
+            | minicbor::data::Type::U64 => Some(d.u64()?),
+            _ => {
+                d.skip()?;
+                None
+            }
+        };
+        let start = d.position();
+        d.skip()?;
+        let raw = input.get(start..d.position()).unwrap_or_default();
+        f(key, raw)?;
+    }
+    Ok(())
 }
 
 /// Reads `[fetch] ca_file`: a PEM bundle holding at least one certificate.
@@ -426,9 +549,15 @@ mod tests {
         head
     }
 
+    // Every canned response closes its connection (the server serves one request per
+    // connection): without the header the client may reuse the pooled connection the server
+    // just closed, and the next request races the close.
     fn ok(body: &[u8]) -> Vec<u8> {
-        let mut r =
-            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
         r.extend_from_slice(body);
         r
     }
@@ -477,8 +606,9 @@ mod tests {
     #[test]
     fn direct_fetch_refuses_redirects_errors_and_oversize() {
         let redirect =
-            b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/\r\nContent-Length: 0\r\n\r\n";
-        let missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+            b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/\r\nConnection: close\r\n\
+              Content-Length: 0\r\n\r\n";
+        let missing = b"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
         // Over the limit: announced, and streamed without a length (close-delimited).
         let announced = ok(&[7u8; 17]);
         let mut streamed = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
@@ -568,5 +698,77 @@ mod tests {
 
     fn pki_ca_only() -> String {
         pki().ca_pem
+    }
+
+    /// `{2: h'..', 3: bstr .cbor manifest, extra...}` with `manifest` = `{1: 1, inline...}`.
+    fn envelope(tagged: bool, inline: &[(u64, &[u8])], extra: &[(u64, &[u8])]) -> Vec<u8> {
+        let mut m = minicbor::Encoder::new(Vec::new());
+        m.map(1 + inline.len() as u64).and_then(|e| e.u8(1)).and_then(|e| e.u8(1)).expect("enc");
+        for (k, v) in inline {
+            m.u64(*k).and_then(|e| e.bytes(v)).expect("enc");
+        }
+        let manifest = m.into_writer();
+        let mut e = minicbor::Encoder::new(Vec::new());
+        if tagged {
+            e.tag(minicbor::data::Tag::new(ENVELOPE_TAG)).expect("enc");
+        }
+        e.map(2 + extra.len() as u64).expect("enc");
+        e.u8(2).and_then(|e| e.bytes(b"auth")).expect("enc");
+        e.u8(3).and_then(|e| e.bytes(&manifest)).expect("enc");
+        for (k, v) in extra {
+            e.u64(*k).and_then(|e| e.bytes(v)).expect("enc");
+        }
+        e.into_writer()
+    }
+
+    #[test]
+    fn members_are_found_in_the_envelope_or_inline_in_its_manifest() {
+        // 0x43 'a' 'b' 'c': the member as the digest covers it, head included.
+        for tagged in [false, true] {
+            let severed = envelope(tagged, &[], &[(20, b"abc")]);
+            assert_eq!(member_of(&severed, 20).ok().flatten(), Some(&b"\x43abc"[..]));
+            assert_eq!(member_of(&severed, 23).ok().flatten(), None);
+            let inline = envelope(tagged, &[(20, b"xyz")], &[]);
+            assert_eq!(member_of(&inline, 20).ok().flatten(), Some(&b"\x43xyz"[..]));
+        }
+        // The envelope-level member wins over an inline one.
+        let both = envelope(false, &[(20, b"in")], &[(20, b"out")]);
+        assert_eq!(member_of(&both, 20).ok().flatten(), Some(&b"\x43out"[..]));
+        // Not a byte string: not a member.
+        let mut e = minicbor::Encoder::new(Vec::new());
+        e.map(1).and_then(|e| e.u8(20)).and_then(|e| e.u8(7)).expect("enc");
+        assert_eq!(member_of(&e.into_writer(), 20).ok().flatten(), None);
+        // Not an envelope at all, another tag, truncated, indefinite map: errors, no panic.
+        let mut truncated = envelope(false, &[], &[(20, b"abc")]);
+        truncated.pop();
+        for bad in [&b""[..], b"\x01", b"\xd8\x12\xa0", &truncated, b"\xbf\xff", b"\xa1\x14\x9b"] {
+            assert!(member_of(bad, 20).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn severed_members_come_through_mirrors_and_are_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let full = envelope(true, &[], &[(20, b"install")]);
+        std::fs::write(dir.path().join("full.suit"), &full).expect("write");
+        let mirror = Mirror {
+            prefix: "https://tc.invalid/".into(),
+            target: format!("file://{}/", dir.path().display()),
+        };
+        let mut f = Fetcher::with_settings(vec![mirror.clone()], mirrors_only(), 1 << 20);
+        assert_eq!(
+            f.severed_member("https://tc.invalid/full.suit", 20),
+            Some(b"\x47install".to_vec())
+        );
+        assert_eq!(f.severed_member("https://tc.invalid/full.suit", 23), None);
+        assert_eq!(f.severed_member("https://tc.invalid/absent.suit", 20), None);
+        assert_eq!(f.severed_member("https://elsewhere.invalid/full.suit", 20), None);
+
+        // One byte over the bound: not read.
+        let len = full.len() as u64;
+        let mut tight = Fetcher::with_settings(vec![mirror.clone()], mirrors_only(), len);
+        assert!(tight.severed_member("https://tc.invalid/full.suit", 20).is_some());
+        let mut over = Fetcher::with_settings(vec![mirror], mirrors_only(), len - 1);
+        assert_eq!(over.severed_member("https://tc.invalid/full.suit", 20), None);
     }
 }

@@ -2,22 +2,28 @@
 //!
 //! ```text
 //! <dir>/                 mode 0700
-//!   agent-key.pem        the Agent's private key, PKCS#8 PEM, mode 0600
+//!   sealing.key          the software TEE's sealing key: 32 random bytes, mode 0600
+//!   agent-key.pem        the Agent's private key, PKCS#8 PEM sealed (seal.rs), mode 0600
 //!   agent-key.pub.pem    its public key (SPKI PEM), to register at TAMs
-//!   attest-key.pem       the attestation key (software attester), PKCS#8 PEM, mode 0600
+//!   attest-key.pem       the attestation key (software attester), sealed, mode 0600
 //!   attest-key.pub.pem   its public key: the Endorsement to give the Verifier
-//!   report-key.pem       the SUIT report signing key, PKCS#8 PEM, mode 0600
+//!   report-key.pem       the SUIT report signing key, sealed, mode 0600
 //!   report-key.pub.pem   its public key, to enrol at the TAM (`--report-key`); init
 //!                        writes `[reports] protect = "sign"`
-//!   device-key.pem       the P-256 payload decryption key (ECDH-ES + AES-KW), mode 0600
+//!   device-key.pem       the P-256 payload decryption key (ECDH-ES + AES-KW), sealed
 //!   device-key.pub.pem   its public key, for TC developers who encrypt payloads
-//!   keywrap-keys.json    optional AES key-wrap keys (mode 0600, see keys.rs)
-//!   tc-mac-keys.json     optional HMAC keys that authenticate manifests (mode 0600)
+//!   keywrap-keys.json    optional AES key-wrap keys (sealed, mode 0600, see keys.rs)
+//!   tc-mac-keys.json     optional HMAC keys that authenticate manifests (sealed, 0600)
 //!   agent.lock           held (flock) by the process that has the directory open
 //!   config.toml          trust anchors, TAM URIs, numbering, suites, mirrors (mode 0600)
 //!   agent.sock           the IPC socket while `teep agent serve` runs (mode 0600)
-//!   components/ manifests/ staging/ journal/    the component store
+//!   components/ manifests/ staging/ journal/    the component store (every file sealed)
 //! ```
+//!
+//! Every private and secret key is sealed under the sealing key ([`super::seal`]); public
+//! keys and `config.toml` are not. An attestation key provisioned as plaintext PEM before
+//! `init` (at the configured `key_file`, or an absolute path elsewhere) is sealed into the
+//! state directory; a plaintext copy inside the directory is replaced by the sealed one.
 
 use std::fs;
 use std::io::Write;
@@ -28,6 +34,7 @@ use teep_cose::SigningKey;
 
 use super::config::{ConfigError, ConfigFile};
 use super::keys::{self, KeyError};
+use super::seal::{FileKey, Sealer};
 use super::{COMPONENTS_DIR, JOURNAL_DIR, MANIFESTS_DIR, STAGING_DIR};
 
 /// File name of the Agent's private key.
@@ -122,12 +129,20 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Initialized, InitError>
             .map_err(InitError::Io)?;
     }
 
+    // The sealing key first: every private key below is sealed under it. A key file placed
+    // before init (by a manufacturer) is kept.
+    let platform_key = FileKey::new(dir);
+    if !platform_key.exists() {
+        platform_key.create().map_err(InitError::Io)?;
+    }
+    let sealer = Sealer::from_platform(&platform_key).map_err(sealing)?;
+
     let mut rng = crate::software::rng();
     let key = match options.key_kind {
         KeyKind::P256 => SigningKey::generate_p256(&mut rng),
         KeyKind::Ed25519 => SigningKey::generate_ed25519(&mut rng),
     };
-    keys::write_private_key(&dir.join(KEY_FILE), &key).map_err(InitError::Key)?;
+    write_new_key(&sealer, &dir.join(KEY_FILE), &key)?;
     let public = key.public_key();
     let public_key_pem = public.to_spki_pem();
     write_new(&dir.join(PUBLIC_KEY_FILE), public_key_pem.as_bytes(), 0o644)?;
@@ -146,29 +161,70 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Initialized, InitError>
     if config.reports.protect == super::config::ReportProtection::None {
         config.reports.protect = super::config::ReportProtection::Sign;
     }
-    let attestation_key = dir.join(&config.attestation.key_file);
-    // An attestation key provisioned before init (by a manufacturer) is kept.
-    if config.attestation.enabled && !attestation_key.exists() {
-        // The attestation key is distinct from the TEEP key (draft-ietf-teep-protocol-26 §6);
-        // its public half is the Endorsement a Verifier must trust.
-        let attest = SigningKey::generate_p256(&mut rng);
-        let path = attestation_key;
-        keys::write_private_key(&path, &attest).map_err(InitError::Key)?;
-        let pem = attest.public_key().to_spki_pem();
-        write_new(&path.with_extension("pub.pem"), pem.as_bytes(), 0o644)?;
+    if config.attestation.enabled {
+        seal_attestation_key(dir, &sealer, &mut config)?;
     }
     // The report key is distinct from the TEEP key (draft-ietf-suit-report §4).
     let report = SigningKey::generate_p256(&mut rng);
     let path = dir.join(&config.reports.key_file);
-    keys::write_private_key(&path, &report).map_err(InitError::Key)?;
+    write_new_key(&sealer, &path, &report)?;
     let pem = report.public_key().to_spki_pem();
     write_new(&path.with_extension("pub.pem"), pem.as_bytes(), 0o644)?;
     // The device decryption key (draft-ietf-suit-firmware-encryption §6, ECDH-ES).
     let device = SigningKey::generate_p256(&mut rng);
-    set_device_key(dir, &device)?;
+    store_device_key(dir, &sealer, &device)?;
     let text = config.to_toml().map_err(InitError::Config)?;
     write_new(&dir.join(CONFIG_FILE), text.as_bytes(), 0o600)?;
     Ok(Initialized { public_key_pem, kid: public.thumbprint() })
+}
+
+fn sealing(e: super::seal::SealError) -> InitError {
+    InitError::Key(KeyError::Sealed(e))
+}
+
+/// Seals a new private key into `path`; refuses to overwrite a file.
+fn write_new_key(sealer: &Sealer, path: &Path, key: &SigningKey) -> Result<(), InitError> {
+    if path.exists() {
+        return Err(InitError::Io(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} already exists", path.display()),
+        )));
+    }
+    keys::write_sealed_private_key(sealer, path, key).map_err(InitError::Key)
+}
+
+/// The attestation key (distinct from the TEEP key, draft-ietf-teep-protocol-26 §6; its
+/// public half is the Endorsement a Verifier must trust): a provisioned one is sealed into
+/// the state directory, otherwise one is generated.
+fn seal_attestation_key(
+    dir: &Path,
+    sealer: &Sealer,
+    config: &mut ConfigFile,
+) -> Result<(), InitError> {
+    let configured = dir.join(&config.attestation.key_file);
+    let inside = Path::new(&config.attestation.key_file).components().count() == 1
+        && !Path::new(&config.attestation.key_file).is_absolute();
+    let name = if inside {
+        config.attestation.key_file.clone()
+    } else {
+        super::config::AttestationSettings::default().key_file
+    };
+    let path = dir.join(&name);
+    let key = if configured.exists() {
+        let key = keys::read_private_key(&configured).map_err(InitError::Key)?;
+        keys::write_sealed_private_key(sealer, &path, &key).map_err(InitError::Key)?;
+        key
+    } else {
+        let key = SigningKey::generate_p256(&mut crate::software::rng());
+        write_new_key(sealer, &path, &key)?;
+        key
+    };
+    config.attestation.key_file = name;
+    let public = path.with_extension("pub.pem");
+    if !public.exists() {
+        write_new(&public, key.public_key().to_spki_pem().as_bytes(), 0o644)?;
+    }
+    Ok(())
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), InitError> {
@@ -184,10 +240,16 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), InitError> {
 /// Installs `key` (P-256) as the device's payload decryption key of the state directory
 /// `dir`, replacing the one `init` generated, and writes its public key next to it.
 pub fn set_device_key(dir: &Path, key: &SigningKey) -> Result<(), InitError> {
+    let sealer = Sealer::for_dir(dir).map_err(sealing)?;
+    store_device_key(dir, &sealer, key)
+}
+
+fn store_device_key(dir: &Path, sealer: &Sealer, key: &SigningKey) -> Result<(), InitError> {
     if !key.public_key().supports(teep_cose::Algorithm::ESP256) {
         return Err(InitError::Key(KeyError::Format("the device key must be P-256".into())));
     }
-    keys::replace_private_key(&dir.join(DEVICE_KEY_FILE), key).map_err(InitError::Key)?;
+    keys::write_sealed_private_key(sealer, &dir.join(DEVICE_KEY_FILE), key)
+        .map_err(InitError::Key)?;
     let public = dir.join(DEVICE_PUBLIC_KEY_FILE);
     let _ = fs::remove_file(&public);
     write_new(&public, key.public_key().to_spki_pem().as_bytes(), 0o644)
@@ -196,11 +258,13 @@ pub fn set_device_key(dir: &Path, key: &SigningKey) -> Result<(), InitError> {
 /// Adds an AES key-wrap key (A128KW/A192KW/A256KW: 16, 24 or 32 bytes) shared with a TC
 /// developer, optionally under a key id, to the state directory `dir`.
 pub fn add_keywrap_key(dir: &Path, kid: Option<&[u8]>, key: &[u8]) -> Result<(), InitError> {
-    keys::add_keywrap_key(&dir.join(KEYWRAP_KEYS_FILE), kid, key).map_err(InitError::Key)
+    let sealer = Sealer::for_dir(dir).map_err(sealing)?;
+    keys::add_keywrap_key(&sealer, &dir.join(KEYWRAP_KEYS_FILE), kid, key).map_err(InitError::Key)
 }
 
 /// Adds an HMAC 256/256 key (32 to 64 bytes) that authenticates manifests by COSE_Mac0
 /// (a TC signer that shares a key with the device) to the state directory `dir`.
 pub fn add_tc_mac_key(dir: &Path, kid: Option<&[u8]>, key: &[u8]) -> Result<(), InitError> {
-    keys::add_mac_key(&dir.join(TC_MAC_KEYS_FILE), kid, key).map_err(InitError::Key)
+    let sealer = Sealer::for_dir(dir).map_err(sealing)?;
+    keys::add_mac_key(&sealer, &dir.join(TC_MAC_KEYS_FILE), kid, key).map_err(InitError::Key)
 }

@@ -1,11 +1,16 @@
-//! Key files of the software TEE: the Agent's private key as PKCS#8 PEM (mode 0600) and its
-//! public key as SPKI PEM, plus parsing of trust-anchor keys written in the config.
+//! Key files of the software TEE: the Agent's private keys as sealed PKCS#8 PEM (mode 0600,
+//! [`super::seal`]: encrypted and authenticated under the platform key, bound to the file's
+//! name) and their public keys as SPKI PEM, plus parsing of trust-anchor keys written in the
+//! config.
 //!
 //! Payload decryption keys (draft-ietf-suit-firmware-encryption §5, §6): the device's P-256
-//! key for ECDH-ES + AES-KW recipients (PKCS#8 PEM, mode 0600) and AES key-wrap keys in a
-//! JSON file (mode 0600): `[{"kid": "<hex, optional>", "key": "<hex, 16/24/32 bytes>"}]`.
-//! HMAC keys of TC signers (COSE_Mac0 authentication, draft-ietf-suit-mti) use the same
-//! format with keys of 32 to 64 bytes.
+//! key for ECDH-ES + AES-KW recipients (sealed PKCS#8 PEM, mode 0600) and AES key-wrap keys in
+//! a sealed JSON file (mode 0600): `[{"kid": "<hex, optional>", "key": "<hex, 16/24/32
+//! bytes>"}]`. HMAC keys of TC signers (COSE_Mac0 authentication, draft-ietf-suit-mti) use the
+//! same format with keys of 32 to 64 bytes.
+//!
+//! A key provisioned before `teep agent init` (a manufacturer's attestation key) may be a
+//! plaintext PEM file: [`write_private_key`] writes one and `init` seals it in place.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -14,6 +19,8 @@ use std::path::Path;
 
 use teep_cose::{PublicKey, SigningKey};
 use zeroize::Zeroize;
+
+use super::seal::{self, Role, SealError, Sealer};
 
 /// Errors reading or writing key files.
 #[non_exhaustive]
@@ -30,6 +37,8 @@ pub enum KeyError {
     Invalid(teep_cose::Error),
     /// A key file is malformed (what is wrong).
     Format(String),
+    /// A sealed key file failed its integrity check or is not sealed.
+    Sealed(SealError),
 }
 
 impl std::fmt::Display for KeyError {
@@ -44,13 +53,22 @@ impl std::fmt::Display for KeyError {
             }
             Self::Invalid(e) => write!(f, "key: {e}"),
             Self::Format(e) => write!(f, "key file: {e}"),
+            Self::Sealed(e @ (SealError::Tampered(_) | SealError::NotSealed)) => write!(
+                f,
+                "sealed key file {e}, and the Agent will not use it; restore the state \
+                 directory from a backup, or create a new one with `teep agent init` and \
+                 register the new Agent key with the TAM"
+            ),
+            Self::Sealed(e) => e.fmt(f),
         }
     }
 }
 
 impl std::error::Error for KeyError {}
 
-/// Writes a new private key file with mode 0600; refuses to overwrite an existing file.
+/// Writes a new plaintext private key file (PKCS#8 PEM) with mode 0600; refuses to overwrite
+/// an existing file. For keys provisioned before `init`, which seals them; the Agent's own
+/// keys are written by [`write_sealed_private_key`].
 pub fn write_private_key(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
     let mut pem = key.to_pkcs8_pem();
     let result =
@@ -62,16 +80,66 @@ pub fn write_private_key(path: &Path, key: &SigningKey) -> Result<(), KeyError> 
     result.map_err(KeyError::Io)
 }
 
-/// Reads a private key file (PKCS#8 or SEC1 PEM); refuses files readable by others.
+/// Reads a private key file (PKCS#8 or SEC1 PEM); refuses files readable by others. A sealed
+/// file is opened with the sealing key of the directory that holds it; a plaintext file is
+/// read as it is (a provisioned key). The Agent reads its own keys with
+/// [`read_sealed_private_key`], which accepts sealed files only.
 pub fn read_private_key(path: &Path) -> Result<SigningKey, KeyError> {
-    let mode = fs::metadata(path).map_err(KeyError::Io)?.permissions().mode();
-    if mode & 0o077 != 0 {
-        return Err(KeyError::Permissions { mode: mode & 0o7777 });
+    check_mode(path)?;
+    if seal::is_sealed(path).map_err(KeyError::Io)? {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let sealer = Sealer::for_dir(dir).map_err(KeyError::Sealed)?;
+        return read_sealed_private_key(&sealer, path);
     }
     let mut pem = fs::read_to_string(path).map_err(KeyError::Io)?;
     let key = SigningKey::from_pkcs8_pem(&pem).map_err(KeyError::Invalid);
     pem.zeroize();
     key
+}
+
+fn check_mode(path: &Path) -> Result<(), KeyError> {
+    let mode = fs::metadata(path).map_err(KeyError::Io)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Permissions { mode: mode & 0o7777 });
+    }
+    Ok(())
+}
+
+/// The logical name a key file is sealed under: its file name.
+fn sealed_name(path: &Path) -> Result<&str, KeyError> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| KeyError::Format(format!("{}: no file name", path.display())))
+}
+
+/// Largest sealed private key file read, in bytes.
+const MAX_PRIVATE_KEY_FILE: u64 = 16 << 10;
+
+/// Reads a sealed private key file (mode 0600): refuses plaintext and tampered files.
+pub fn read_sealed_private_key(sealer: &Sealer, path: &Path) -> Result<SigningKey, KeyError> {
+    check_mode(path)?;
+    let name = sealed_name(path)?;
+    let (pem, _) = sealer.open_file(Role::PrivateKey, name, path, MAX_PRIVATE_KEY_FILE).map_err(
+        |e| match e {
+            SealError::Io(e) => KeyError::Io(e),
+            e => KeyError::Sealed(e),
+        },
+    )?;
+    let pem = std::str::from_utf8(&pem).map_err(|_| KeyError::Format("not PEM text".into()))?;
+    SigningKey::from_pkcs8_pem(pem).map_err(KeyError::Invalid)
+}
+
+/// Writes (or atomically replaces) a sealed private key file with mode 0600.
+pub fn write_sealed_private_key(
+    sealer: &Sealer,
+    path: &Path,
+    key: &SigningKey,
+) -> Result<(), KeyError> {
+    let pem = zeroize::Zeroizing::new(key.to_pkcs8_pem());
+    let name = sealed_name(path)?;
+    seal::write_sealed_file(sealer, Role::PrivateKey, name, path, pem.as_bytes())
+        .map(|_| ())
+        .map_err(KeyError::Io)
 }
 
 /// Parses a trust-anchor public key written as SPKI PEM or as a JWK object.
@@ -83,14 +151,6 @@ pub fn parse_public_key(text: &str) -> Result<PublicKey, KeyError> {
         PublicKey::from_spki_pem(text)
     };
     key.map_err(KeyError::Invalid)
-}
-
-/// Writes (or replaces) a private key file atomically with mode 0600.
-pub fn replace_private_key(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
-    let tmp = path.with_extension("pem.tmp");
-    let _ = fs::remove_file(&tmp);
-    write_private_key(&tmp, key)?;
-    fs::rename(&tmp, path).map_err(KeyError::Io)
 }
 
 /// Largest key-wrap key file read, in bytes.
@@ -116,9 +176,10 @@ fn check_private_mode(path: &Path) -> Result<(), KeyError> {
     Ok(())
 }
 
-/// Reads the device's ECDH-ES key file (P-256 only) as a decryption key matching every kid.
-pub fn read_ecdh_key(path: &Path) -> Result<teep_suit::DecryptionKey, KeyError> {
-    let key = read_private_key(path)?;
+/// Reads the device's sealed ECDH-ES key file (P-256 only) as a decryption key matching every
+/// kid.
+pub fn read_ecdh_key(sealer: &Sealer, path: &Path) -> Result<teep_suit::DecryptionKey, KeyError> {
+    let key = read_sealed_private_key(sealer, path)?;
     if !key.public_key().supports(teep_cose::Algorithm::ESP256) {
         return Err(KeyError::Format("the device decryption key must be P-256".into()));
     }
@@ -128,17 +189,15 @@ pub fn read_ecdh_key(path: &Path) -> Result<teep_suit::DecryptionKey, KeyError> 
 /// A shared secret key with its optional key id.
 type SecretKey = (Option<Vec<u8>>, zeroize::Zeroizing<Vec<u8>>);
 
-/// Reads a secret-key JSON file (mode 0600); `check` tells whether a key length is valid and
-/// what is expected otherwise.
+/// Reads a sealed secret-key JSON file (mode 0600); `check` tells whether a key length is
+/// valid and what is expected otherwise.
 fn read_secret_keys(
+    sealer: &Sealer,
     path: &Path,
     what: &str,
     check: impl Fn(usize) -> Result<(), &'static str>,
 ) -> Result<Vec<SecretKey>, KeyError> {
-    check_private_mode(path)?;
-    let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(KeyError::Io)?);
-    let entries: Vec<KeyWrapJson> =
-        serde_json::from_str(&text).map_err(|e| KeyError::Format(e.to_string()))?;
+    let entries = read_secret_entries(sealer, path)?;
     let mut out = Vec::new();
     for (i, mut e) in entries.into_iter().enumerate() {
         let key = zeroize::Zeroizing::new(hex::decode(&e.key).unwrap_or_default());
@@ -170,40 +229,66 @@ fn mac_len(len: usize) -> Result<(), &'static str> {
     if (32..=64).contains(&len) { Ok(()) } else { Err("32 to 64 bytes (HMAC 256/256)") }
 }
 
-/// Reads the AES key-wrap keys file (mode 0600).
-pub fn read_keywrap_keys(path: &Path) -> Result<Vec<teep_suit::DecryptionKey>, KeyError> {
-    let keys = read_secret_keys(path, "key-wrap key", keywrap_len)?;
+/// Reads the sealed AES key-wrap keys file (mode 0600).
+pub fn read_keywrap_keys(
+    sealer: &Sealer,
+    path: &Path,
+) -> Result<Vec<teep_suit::DecryptionKey>, KeyError> {
+    let keys = read_secret_keys(sealer, path, "key-wrap key", keywrap_len)?;
     Ok(keys.into_iter().map(|(kid, key)| teep_suit::DecryptionKey::KeyWrap { kid, key }).collect())
 }
 
-/// Reads the TC signers' HMAC keys (COSE_Mac0 manifest authentication, same file format as
-/// the key-wrap keys, mode 0600).
-pub fn read_mac_keys(path: &Path) -> Result<Vec<teep_suit::MacKey>, KeyError> {
-    let keys = read_secret_keys(path, "MAC key", mac_len)?;
+/// Reads the TC signers' sealed HMAC keys (COSE_Mac0 manifest authentication, same file
+/// format as the key-wrap keys, mode 0600).
+pub fn read_mac_keys(sealer: &Sealer, path: &Path) -> Result<Vec<teep_suit::MacKey>, KeyError> {
+    let keys = read_secret_keys(sealer, path, "MAC key", mac_len)?;
     Ok(keys.into_iter().map(|(kid, key)| teep_suit::MacKey { kid, key }).collect())
 }
 
 /// Adds an HMAC 256/256 key (32 to 64 bytes) to the MAC key file at `path`, like
 /// [`add_keywrap_key`].
-pub fn add_mac_key(path: &Path, kid: Option<&[u8]>, key: &[u8]) -> Result<(), KeyError> {
+pub fn add_mac_key(
+    sealer: &Sealer,
+    path: &Path,
+    kid: Option<&[u8]>,
+    key: &[u8],
+) -> Result<(), KeyError> {
     mac_len(key.len()).map_err(|e| KeyError::Format(format!("a MAC key has {e}")))?;
-    add_secret_key(path, kid, key)
+    add_secret_key(sealer, path, kid, key)
 }
 
-/// Adds an AES key-wrap key (16, 24 or 32 bytes) to the key file at `path`, creating it with
-/// mode 0600 when absent; the file is replaced atomically.
-pub fn add_keywrap_key(path: &Path, kid: Option<&[u8]>, key: &[u8]) -> Result<(), KeyError> {
+/// Adds an AES key-wrap key (16, 24 or 32 bytes) to the sealed key file at `path`, creating
+/// it with mode 0600 when absent; the file is replaced atomically.
+pub fn add_keywrap_key(
+    sealer: &Sealer,
+    path: &Path,
+    kid: Option<&[u8]>,
+    key: &[u8],
+) -> Result<(), KeyError> {
     keywrap_len(key.len()).map_err(|e| KeyError::Format(format!("a key-wrap key has {e}")))?;
-    add_secret_key(path, kid, key)
+    add_secret_key(sealer, path, kid, key)
 }
 
-fn add_secret_key(path: &Path, kid: Option<&[u8]>, key: &[u8]) -> Result<(), KeyError> {
+/// The entries of a sealed secret-key file.
+fn read_secret_entries(sealer: &Sealer, path: &Path) -> Result<Vec<KeyWrapJson>, KeyError> {
+    check_private_mode(path)?;
+    let name = sealed_name(path)?;
+    let (text, _) =
+        sealer.open_file(Role::SecretKeys, name, path, MAX_KEYWRAP_FILE).map_err(|e| match e {
+            SealError::Io(e) => KeyError::Io(e),
+            e => KeyError::Sealed(e),
+        })?;
+    serde_json::from_slice(&text).map_err(|e| KeyError::Format(e.to_string()))
+}
+
+fn add_secret_key(
+    sealer: &Sealer,
+    path: &Path,
+    kid: Option<&[u8]>,
+    key: &[u8],
+) -> Result<(), KeyError> {
     let mut entries: Vec<KeyWrapJson> = match fs::metadata(path) {
-        Ok(_) => {
-            check_private_mode(path)?;
-            let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(KeyError::Io)?);
-            serde_json::from_str(&text).map_err(|e| KeyError::Format(e.to_string()))?
-        }
+        Ok(_) => read_secret_entries(sealer, path)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(KeyError::Io(e)),
     };
@@ -214,17 +299,8 @@ fn add_secret_key(path: &Path, kid: Option<&[u8]>, key: &[u8]) -> Result<(), Key
     for e in &mut entries {
         e.key.zeroize();
     }
-    let tmp = path.with_extension("json.tmp");
-    let _ = fs::remove_file(&tmp);
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        })
-        .and_then(|()| fs::rename(&tmp, path))
+    let name = sealed_name(path)?;
+    seal::write_sealed_file(sealer, Role::SecretKeys, name, path, text.as_bytes())
+        .map(|_| ())
         .map_err(KeyError::Io)
 }

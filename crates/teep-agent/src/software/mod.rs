@@ -2,13 +2,15 @@
 //!
 //! A state directory holds the Agent key, `config.toml` (trust anchors, TAMs, numbering,
 //! suites, payload mirrors) and the component store. It stands in for a hardware TEE: the
-//! protocol core does not know the difference.
+//! protocol core does not know the difference. Private keys and the component store are
+//! sealed under the platform key ([`seal`]; the software TEE's is the `sealing.key` file).
 
 pub mod attester;
 pub mod config;
 pub mod fetch;
 pub mod init;
 pub mod keys;
+pub mod seal;
 pub mod store;
 
 pub use init::{InitOptions, Initialized, KeyKind, init};
@@ -43,6 +45,17 @@ pub(crate) fn suite_fits_key(suite: SuiteName, kind: KeyKind) -> bool {
 /// included), with the digest of the first declared component that has an image, or else of
 /// the image stored under the manifest id itself.
 impl crate::AgentPlatform for store::SoftwareTee {
+    fn store_integrity(&self) -> crate::StoreIntegrity {
+        crate::StoreIntegrity {
+            tampered: self
+                .tampered()
+                .iter()
+                .map(|t| crate::TamperedFile { path: t.path.clone(), what: t.what.clone() })
+                .collect(),
+            quarantined: self.quarantined().map(str::to_string).collect(),
+        }
+    }
+
     fn installed(&self) -> Vec<crate::InstalledTc> {
         self.manifests()
             .map(|m| {
@@ -57,6 +70,8 @@ impl crate::AgentPlatform for store::SoftwareTee {
                     image_digest: image.map(|i| teep_suit::SuitDigest::from_sha256(i.sha256)),
                     image_size: image.map(|i| i.len),
                     components: m.components.clone(),
+                    owner: m.owner,
+                    domain: m.domain.clone(),
                 }
             })
             .collect()
@@ -82,6 +97,10 @@ pub enum OpenError {
     Store(store::StoreError),
     /// The `[attestation]` settings or the attestation key are unusable.
     Attestation(String),
+    /// The directory has no sealing key: deleted, or a directory from before sealed storage.
+    Unsealed(std::path::PathBuf),
+    /// The platform's sealing key is unusable.
+    Sealing(seal::SealError),
 }
 
 impl std::fmt::Display for OpenError {
@@ -91,6 +110,14 @@ impl std::fmt::Display for OpenError {
             Self::Key(which, e) => write!(f, "{which}: {e}"),
             Self::Store(e) => e.fmt(f),
             Self::Attestation(e) => f.write_str(e),
+            Self::Unsealed(dir) => write!(
+                f,
+                "{} is missing: restore it from backup, or re-initialise with `teep agent \
+                 init` (installed components are lost; register the new Agent key with the TAM, \
+                 which reinstalls them)",
+                dir.join(seal::SEALING_KEY_FILE).display(),
+            ),
+            Self::Sealing(e) => e.fmt(f),
         }
     }
 }
@@ -114,6 +141,17 @@ fn numbering(name: config::NumberingName) -> teep_proto::Numbering {
     }
 }
 
+/// The security-domain policy of `[domains]`: the administrators' RFC 9679 thumbprints.
+fn domain_policy(file: &config::ConfigFile) -> Result<teep_suit::DomainPolicy, OpenError> {
+    let mut administrators = Vec::new();
+    for (i, text) in file.domains.administrators.iter().enumerate() {
+        let key = keys::parse_public_key(text)
+            .map_err(|e| OpenError::Key(format!("[domains] administrator #{i}"), e))?;
+        administrators.push(teep_suit::SignerId(key.thumbprint()));
+    }
+    Ok(teep_suit::DomainPolicy::new(administrators))
+}
+
 /// Turns the config file into the core's configuration, parsing every key.
 pub fn agent_config(file: &config::ConfigFile) -> Result<crate::AgentConfig, OpenError> {
     let parse_all = |what: &str, texts: &[String]| {
@@ -125,12 +163,26 @@ pub fn agent_config(file: &config::ConfigFile) -> Result<crate::AgentConfig, Ope
             })
             .collect::<Result<Vec<_>, _>>()
     };
+    for bound in &file.domains.tams {
+        if !file.tams.iter().any(|t| t.uri == bound.uri) {
+            return Err(OpenError::Config(config::ConfigError::Invalid(format!(
+                "[[domains.tam]] uri {:?} names no [[tam]] entry",
+                bound.uri
+            ))));
+        }
+    }
     let mut tams = Vec::new();
     for tam in &file.tams {
+        let mut signers = Vec::new();
+        for bound in file.domains.tams.iter().filter(|b| b.uri == tam.uri) {
+            let keys = parse_all(&format!("[[domains.tam]] {} signer", tam.uri), &bound.signers)?;
+            signers.extend(keys.iter().map(|k| teep_suit::SignerId(k.thumbprint())));
+        }
         tams.push(crate::TamTrust {
             uri: tam.uri.clone(),
             keys: parse_all(&format!("TAM {} key", tam.uri), &tam.public_keys)?,
             numbering: numbering(tam.numbering.unwrap_or(file.numbering)),
+            signers,
         });
     }
     Ok(crate::AgentConfig {
@@ -144,21 +196,30 @@ pub fn agent_config(file: &config::ConfigFile) -> Result<crate::AgentConfig, Ope
     })
 }
 
-/// The payload decryption keys of the state directory: the device ECDH-ES key and the AES
-/// key-wrap keys, each when its file exists.
+/// The payload decryption keys of the state directory, sealed under its key file: the device
+/// ECDH-ES key and the AES key-wrap keys, each when its file exists.
 pub fn decryption_keys(dir: &std::path::Path) -> Result<Vec<teep_suit::DecryptionKey>, OpenError> {
+    let sealer = seal::Sealer::for_dir(dir).map_err(OpenError::Sealing)?;
+    sealed_decryption_keys(dir, &sealer)
+}
+
+/// Like [`decryption_keys`], opened by `sealer`.
+pub fn sealed_decryption_keys(
+    dir: &std::path::Path,
+    sealer: &seal::Sealer,
+) -> Result<Vec<teep_suit::DecryptionKey>, OpenError> {
     let mut out = Vec::new();
     let device = dir.join(init::DEVICE_KEY_FILE);
     if device.exists() {
         out.push(
-            keys::read_ecdh_key(&device)
+            keys::read_ecdh_key(sealer, &device)
                 .map_err(|e| OpenError::Key("device decryption key".into(), e))?,
         );
     }
     let keywrap = dir.join(init::KEYWRAP_KEYS_FILE);
     if keywrap.exists() {
         out.extend(
-            keys::read_keywrap_keys(&keywrap)
+            keys::read_keywrap_keys(sealer, &keywrap)
                 .map_err(|e| OpenError::Key("key-wrap keys".into(), e))?,
         );
     }
@@ -168,13 +229,14 @@ pub fn decryption_keys(dir: &std::path::Path) -> Result<Vec<teep_suit::Decryptio
 /// Report protection from `[reports]`.
 fn report_sealer(
     dir: &std::path::Path,
+    sealer: &seal::Sealer,
     settings: &config::ReportSettings,
 ) -> Result<Option<Box<dyn crate::ReportSealer>>, OpenError> {
     use config::ReportProtection;
     if settings.protect == ReportProtection::None {
         return Ok(None);
     }
-    let key = keys::read_private_key(&dir.join(&settings.key_file))
+    let key = keys::read_sealed_private_key(sealer, &dir.join(&settings.key_file))
         .map_err(|e| OpenError::Key("report key".into(), e))?;
     if settings.protect == ReportProtection::Sign {
         return Ok(Some(Box::new(crate::SignedReports::new(key))));
@@ -203,22 +265,38 @@ impl crate::ReportSealer for EncryptedReports {
     }
 }
 
-/// Opens the state directory `dir` created by [`init::init`]: reads the config and the key,
-/// recovers the component store, and returns the Agent.
+/// Opens the state directory `dir` created by [`init::init`]: reads the config and the
+/// sealed keys, recovers the component store, and returns the Agent.
 pub fn open(dir: &std::path::Path) -> Result<SoftwareAgent, OpenError> {
+    let platform_key = seal::FileKey::new(dir);
+    if !platform_key.exists() {
+        return Err(OpenError::Unsealed(dir.to_path_buf()));
+    }
+    open_with(dir, Box::new(platform_key))
+}
+
+/// Opens the state directory `dir` with its state sealed under `platform_key` (a TEE's own
+/// key and, if it has one, its monotonic counter).
+pub fn open_with(
+    dir: &std::path::Path,
+    platform_key: Box<dyn crate::PlatformKey + Send>,
+) -> Result<SoftwareAgent, OpenError> {
     let file = config::ConfigFile::load(&dir.join(init::CONFIG_FILE)).map_err(OpenError::Config)?;
+    let sealer = seal::Sealer::from_platform(platform_key.as_ref()).map_err(OpenError::Sealing)?;
     let mut config = agent_config(&file)?;
     let mac_keys = dir.join(init::TC_MAC_KEYS_FILE);
     if mac_keys.exists() {
-        config.tc_mac_keys =
-            keys::read_mac_keys(&mac_keys).map_err(|e| OpenError::Key("TC MAC keys".into(), e))?;
+        config.tc_mac_keys = keys::read_mac_keys(&sealer, &mac_keys)
+            .map_err(|e| OpenError::Key("TC MAC keys".into(), e))?;
     }
-    let key = keys::read_private_key(&dir.join(init::KEY_FILE))
+    let key = keys::read_sealed_private_key(&sealer, &dir.join(init::KEY_FILE))
         .map_err(|e| OpenError::Key("agent key".into(), e))?;
-    let mut tee = store::SoftwareTee::open(dir, &file).map_err(OpenError::Store)?;
-    tee.set_decryption_keys(decryption_keys(dir)?);
+    let mut tee =
+        store::SoftwareTee::open_with(dir, &file, platform_key).map_err(OpenError::Store)?;
+    tee.set_decryption_keys(sealed_decryption_keys(dir, &sealer)?);
+    tee.set_domain_policy(domain_policy(&file)?);
     let mut agent = crate::Agent::new(config, key, tee);
-    if let Some(sealer) = report_sealer(dir, &file.reports)? {
+    if let Some(sealer) = report_sealer(dir, &sealer, &file.reports)? {
         agent = agent.with_report_sealer(sealer);
     }
     if file.attestation.require_tam_attestation {
@@ -238,7 +316,7 @@ pub fn open(dir: &std::path::Path) -> Result<SoftwareAgent, OpenError> {
         });
         agent = agent.with_tam_attestation(crate::TamAttestation::new(keys, random));
     }
-    match attester::SoftwareAttester::load(dir, &file.attestation) {
+    match attester::SoftwareAttester::load(dir, &sealer, &file.attestation) {
         Ok(Some(a)) => Ok(agent.with_attester(Box::new(a))),
         Ok(None) => Ok(agent),
         Err(e) => Err(OpenError::Attestation(e)),

@@ -17,6 +17,10 @@
 //! rename), then applies it and removes the journal. Opening the store replays a journal left
 //! by a crash and drops leftover staging files, so a crash leaves the old or the new state.
 //!
+//! Every file of the store is sealed under the platform key and listed in a sealed index
+//! ([`sealed`]): a file that fails its check is reported ([`SoftwareTee::tampered`]) and the
+//! manifests it belongs to are not installed any more, so that the TAM reinstalls them.
+//!
 //! Every step of that path is a [`FaultPoint`] at which a test can make the process abort
 //! (selected by the environment variable [`FAULT_POINT_ENV`] at [`SoftwareTee::open`] or by
 //! [`SoftwareTee::set_fault_point`]; inert otherwise and never selectable by peer input). The
@@ -32,24 +36,27 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use teep_suit::{
-    ComponentId, DecryptionKey, Identifier, InstallRecord, Platform, PlatformError, SuitDigest,
+    Authority, ComponentId, DecryptionKey, DomainPolicy, Identifier, InstallRecord, Platform,
+    PlatformError, SignerId, SuitDigest,
 };
 
 use super::config::ConfigFile;
 use super::fetch::{Fetcher, PayloadDownload};
 
+use super::seal;
 use super::{COMPONENTS_DIR, JOURNAL_DIR, MANIFESTS_DIR, STAGING_DIR};
 
 pub mod fault;
+pub mod sealed;
 
 pub use fault::{FAULT_POINT_ENV, FaultPoint};
+pub use sealed::Tampered;
 
 const JOURNAL_FILE: &str = "commit.json";
 
@@ -70,6 +77,18 @@ pub enum StoreError {
     InUse(PathBuf),
     /// [`FAULT_POINT_ENV`] is set to something that names no fault point.
     FaultPoint(String),
+    /// The journal or the store index failed its integrity check (which, and why).
+    Tampered(String),
+    /// The platform's sealing key or monotonic counter is unusable.
+    Sealing(String),
+    /// The store index is older than the platform's monotonic counter: the state directory
+    /// was rolled back.
+    RolledBack {
+        /// Commits the index records.
+        generation: u64,
+        /// The counter's value.
+        counter: u64,
+    },
 }
 
 impl std::fmt::Display for StoreError {
@@ -81,6 +100,19 @@ impl std::fmt::Display for StoreError {
             Self::FaultPoint(value) => {
                 write!(f, "{FAULT_POINT_ENV}={value:?} names no fault point")
             }
+            Self::Tampered(what) => write!(
+                f,
+                "component store failed its integrity check: {what}; the Agent will not use \
+                 it: restore the state directory from a backup, or move components/, \
+                 manifests/ and journal/ aside to start with an empty store (the TAM then \
+                 reinstalls the components; rollback marks are lost)"
+            ),
+            Self::Sealing(e) => write!(f, "component store: platform key: {e}"),
+            Self::RolledBack { generation, counter } => write!(
+                f,
+                "component store rolled back: its index records {generation} commits but the \
+                 platform counter is at {counter}; restore the latest state directory"
+            ),
         }
     }
 }
@@ -109,6 +141,11 @@ pub struct ManifestRecord {
     pub root: bool,
     /// The dependency manifests it installed with it (draft-ietf-suit-trust-domains §6.3).
     pub dependencies: Vec<ComponentId>,
+    /// The signer that authorised it (security domains); `None` for records written before
+    /// domains existed or without a manifest authority.
+    pub owner: Option<SignerId>,
+    /// Its security domain manifest; `None`: the default domain of its owner.
+    pub domain: Option<ComponentId>,
 }
 
 /// An installed component image.
@@ -120,6 +157,10 @@ pub struct ImageRecord {
     pub sha256: [u8; 32],
     /// Length in bytes.
     pub len: u64,
+    /// The signer whose manifest wrote it (security domains); `None` when unknown.
+    pub owner: Option<SignerId>,
+    /// The security domain it was written in; `None`: the owner's default domain.
+    pub domain: Option<ComponentId>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -133,6 +174,10 @@ struct ManifestJson {
     root: bool,
     #[serde(default)]
     dependencies: Vec<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    domain: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -151,6 +196,10 @@ struct ImageJson {
     component_id: Vec<String>,
     sha256: String,
     len: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    domain: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -172,13 +221,24 @@ fn id_from_hex(segments: &[String]) -> Result<ComponentId, StoreError> {
     Ok(ComponentId(out))
 }
 
+fn owner_from_hex(owner: Option<&str>) -> Result<Option<SignerId>, StoreError> {
+    let Some(text) = owner else { return Ok(None) };
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text, &mut bytes).map_err(|_| StoreError::Corrupt("owner".into()))?;
+    Ok(Some(SignerId(bytes)))
+}
+
+fn domain_from_hex(domain: Option<&[String]>) -> Result<Option<ComponentId>, StoreError> {
+    domain.map(id_from_hex).transpose()
+}
+
 /// File stem of a component or manifest id: hex SHA-256 of its CBOR encoding.
 pub fn file_stem(id: &ComponentId) -> String {
     hex::encode(Sha256::digest(id.encode()))
 }
 
 enum Staged {
-    Image { file: File, path: PathBuf, hasher: Sha256, len: u64 },
+    Image { file: Box<seal::SealedWriter<File>>, path: PathBuf, hasher: Sha256, len: u64 },
     Unlink,
 }
 
@@ -189,6 +249,8 @@ struct StagedRecord {
     digest: SuitDigest,
     envelope: Vec<u8>,
     components: Vec<ComponentId>,
+    owner: Option<SignerId>,
+    domain: Option<ComponentId>,
 }
 
 /// Most dependency records one run may stage.
@@ -216,11 +278,19 @@ pub struct SoftwareTee {
     images: BTreeMap<ComponentId, ImageRecord>,
     keys: Vec<DecryptionKey>,
     /// The installed image last read, kept open across chunked reads.
-    reader: Option<(ComponentId, File)>,
+    reader: Option<(ComponentId, seal::SealedReader)>,
+    /// Sealing keys, the sealed index and what failed its checks.
+    seal: sealed::SealState,
     /// The exclusive lock on the state directory, held while the store is open.
     _lock: File,
     /// The step at which a crash test makes the process abort ([`fault`]).
     fault: Option<FaultPoint>,
+    /// Who authorised the manifest running now ([`Platform::set_authority`]).
+    authority: Option<Authority>,
+    /// Owner and domain of each image staged in this run, as of its `stage_begin`.
+    staged_owners: BTreeMap<ComponentId, (Option<SignerId>, Option<ComponentId>)>,
+    /// Who may act on which security domain.
+    policy: DomainPolicy,
 }
 
 impl std::fmt::Debug for SoftwareTee {
@@ -235,9 +305,20 @@ impl std::fmt::Debug for SoftwareTee {
 }
 
 impl SoftwareTee {
-    /// Opens the store in `root` (which `init` created): replays an unfinished commit,
-    /// drops leftover staging files and loads the installed state.
+    /// Opens the store in `root` (which `init` created) sealed under the state directory's
+    /// key file ([`seal::FileKey`]): replays an unfinished commit, drops leftover staging
+    /// files and loads and checks the installed state.
     pub fn open(root: &Path, config: &ConfigFile) -> Result<Self, StoreError> {
+        Self::open_with(root, config, Box::new(seal::FileKey::new(root)))
+    }
+
+    /// Like [`SoftwareTee::open`] with the state sealed under `platform_key`.
+    pub fn open_with(
+        root: &Path,
+        config: &ConfigFile,
+        platform_key: Box<dyn crate::PlatformKey + Send>,
+    ) -> Result<Self, StoreError> {
+        let seal = sealed::SealState::new(platform_key)?;
         let decode = |ids: &[String]| -> Vec<Vec<u8>> {
             ids.iter().filter_map(|s| hex::decode(s).ok()).collect()
         };
@@ -261,8 +342,12 @@ impl SoftwareTee {
             images: BTreeMap::new(),
             keys: Vec::new(),
             reader: None,
+            seal,
             _lock: lock,
             fault,
+            authority: None,
+            staged_owners: BTreeMap::new(),
+            policy: DomainPolicy::default(),
         };
         for dir in [COMPONENTS_DIR, MANIFESTS_DIR, STAGING_DIR, JOURNAL_DIR] {
             fs::create_dir_all(root.join(dir)).map_err(io_err(format!("create {dir}/")))?;
@@ -275,6 +360,55 @@ impl SoftwareTee {
     /// `None`: never). [`SoftwareTee::open`] sets it from [`FAULT_POINT_ENV`].
     pub fn set_fault_point(&mut self, point: Option<FaultPoint>) {
         self.fault = point;
+    }
+
+    /// Sets who may act on which security domain (default: every signer only on its own).
+    pub fn set_domain_policy(&mut self, policy: DomainPolicy) {
+        self.policy = policy;
+    }
+
+    /// The security-domain policy in force.
+    pub fn domain_policy(&self) -> &DomainPolicy {
+        &self.policy
+    }
+
+    /// The signers owning `component`: the owner of its image and of every installed manifest
+    /// that declares it or is stored under its id. Empty when nobody owns it yet.
+    pub fn component_owners(&self, component: &ComponentId) -> Vec<SignerId> {
+        let image = self.images.get(component).and_then(|i| i.owner);
+        let records = self
+            .manifests
+            .values()
+            .filter(|m| &m.manifest_id == component || m.components.contains(component))
+            .filter_map(|m| m.owner);
+        let mut owners = Vec::new();
+        for owner in image.into_iter().chain(records) {
+            if !owners.contains(&owner) {
+                owners.push(owner);
+            }
+        }
+        owners
+    }
+
+    /// The security domain of `component`: the one its image was written in, else that of a
+    /// manifest declaring it; `None` for a default domain (see [`Self::component_owners`]).
+    pub fn component_domain(&self, component: &ComponentId) -> Option<ComponentId> {
+        if let Some(image) = self.images.get(component) {
+            return image.domain.clone();
+        }
+        self.manifests
+            .values()
+            .find(|m| &m.manifest_id == component || m.components.contains(component))
+            .and_then(|m| m.domain.clone())
+    }
+
+    /// Refuses access to `component` when the running manifest's signer does not own it.
+    fn check_access(&self, component: &ComponentId) -> Result<(), PlatformError> {
+        let actor = self.authority.as_ref().map(|a| &a.signer);
+        let owners = self.component_owners(component);
+        self.policy.check(actor, &owners).inspect_err(|_| {
+            tracing::warn!(%component, "refused: component of another security domain");
+        })
     }
 
     /// The installed manifests, by manifest component id.
@@ -340,6 +474,7 @@ impl SoftwareTee {
         let journal = self.journal_path();
         match fs::read(&journal) {
             Ok(bytes) => {
+                let bytes = self.seal.open_journal(&bytes)?;
                 let ops: Vec<JournalOp> = serde_json::from_slice(&bytes)
                     .map_err(|e| StoreError::Corrupt(format!("journal: {e}")))?;
                 tracing::info!(ops = ops.len(), "replaying unfinished commit");
@@ -356,8 +491,10 @@ impl SoftwareTee {
 
     fn clear_staging(&mut self) -> Result<(), StoreError> {
         self.staged.clear();
+        self.staged_owners.clear();
         self.staged_dependencies.clear();
         self.uninstalls.clear();
+        self.seal.clear_staged();
         for dir in [STAGING_DIR, JOURNAL_DIR] {
             let dir = self.root.join(dir);
             for entry in fs::read_dir(&dir).map_err(io_err("list staging"))? {
@@ -376,6 +513,7 @@ impl SoftwareTee {
         self.manifests.clear();
         self.highest.clear();
         self.images.clear();
+        self.load_sealed_index()?;
         for (dir, is_manifest) in [(MANIFESTS_DIR, true), (COMPONENTS_DIR, false)] {
             let dir = self.root.join(dir);
             for entry in fs::read_dir(&dir).map_err(io_err("list records"))? {
@@ -384,7 +522,7 @@ impl SoftwareTee {
                 if path.extension().is_none_or(|e| e != "json") && !is_seq {
                     continue;
                 }
-                let bytes = read_small(&path)?;
+                let Some(bytes) = self.open_record(&path)? else { continue };
                 let corrupt =
                     |e: serde_json::Error| StoreError::Corrupt(format!("{}: {e}", path.display()));
                 if is_seq {
@@ -409,6 +547,8 @@ impl SoftwareTee {
                             .iter()
                             .map(|c| id_from_hex(c))
                             .collect::<Result<_, _>>()?,
+                        owner: owner_from_hex(j.owner.as_deref())?,
+                        domain: domain_from_hex(j.domain.as_deref())?,
                     };
                     self.manifests.insert(record.manifest_id.clone(), record);
                 } else {
@@ -420,12 +560,14 @@ impl SoftwareTee {
                         component_id: id_from_hex(&j.component_id)?,
                         sha256,
                         len: j.len,
+                        owner: owner_from_hex(j.owner.as_deref())?,
+                        domain: domain_from_hex(j.domain.as_deref())?,
                     };
                     self.images.insert(record.component_id.clone(), record);
                 }
             }
         }
-        Ok(())
+        self.verify_store()
     }
 
     /// Applies journal operations; each is idempotent so a replay after a crash is safe.
@@ -471,7 +613,8 @@ impl SoftwareTee {
         if ok { Ok(self.root.join(rel)) } else { Err(StoreError::Corrupt(format!("path {rel}"))) }
     }
 
-    fn write_staged_file(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    fn write_staged_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let bytes = &self.seal.seal_staged(name, bytes)?;
         let path = self.root.join(STAGING_DIR).join(name);
         let mut f = File::create(&path).map_err(io_err(format!("create staging/{name}")))?;
         f.write_all(bytes).map_err(io_err(format!("write staging/{name}")))?;
@@ -496,6 +639,7 @@ impl SoftwareTee {
         fault::check(self.fault, FaultPoint::CommitBegun);
         let mut ops = Vec::new();
         let staged = std::mem::take(&mut self.staged);
+        let mut staged_owners = std::mem::take(&mut self.staged_owners);
         let dependencies = std::mem::take(&mut self.staged_dependencies);
         let uninstalls = std::mem::take(&mut self.uninstalls);
 
@@ -518,6 +662,8 @@ impl SoftwareTee {
                 components: d.components.clone(),
                 root: old.is_some_and(|m| m.root),
                 dependencies: old.map(|m| m.dependencies.clone()).unwrap_or_default(),
+                owner: d.owner,
+                domain: d.domain.clone(),
             };
             next.insert(d.manifest_id.clone(), entry);
             changed.insert(d.manifest_id.clone());
@@ -539,6 +685,8 @@ impl SoftwareTee {
                 components: r.components.to_vec(),
                 root: true,
                 dependencies: deps,
+                owner: self.authority.as_ref().map(|a| a.signer),
+                domain: self.authority.as_ref().and_then(|a| a.domain.clone()),
             };
             next.insert(r.manifest_id.clone(), entry);
             changed.insert(r.manifest_id.clone());
@@ -577,11 +725,16 @@ impl SoftwareTee {
             let (img, meta) = (format!("{stem}.img"), format!("{stem}.json"));
             match staged {
                 Staged::Image { file, hasher, len, .. } => {
+                    let mut file = file;
+                    file.finish().map_err(io_err("seal staged image"))?;
                     file.sync_all().map_err(io_err("sync staged image"))?;
+                    let (owner, domain) = staged_owners.remove(&component).unwrap_or_default();
                     let json = ImageJson {
                         component_id: id_to_hex(&component),
                         sha256: hex::encode(hasher.finalize()),
                         len,
+                        owner: owner.map(|o| o.to_string()),
+                        domain: domain.as_ref().map(id_to_hex),
                     };
                     let bytes = serde_json::to_vec(&json)
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -630,6 +783,8 @@ impl SoftwareTee {
                 components: m.components.iter().map(id_to_hex).collect(),
                 root: m.root,
                 dependencies: m.dependencies.iter().map(id_to_hex).collect(),
+                owner: m.owner.map(|o| o.to_string()),
+                domain: m.domain.as_ref().map(id_to_hex),
             };
             let bytes =
                 serde_json::to_vec(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -655,6 +810,7 @@ impl SoftwareTee {
                 to: format!("{MANIFESTS_DIR}/{stem}.seq"),
             });
         }
+        self.stage_index(&mut ops)?;
         fault::check(self.fault, FaultPoint::StagingWritten);
         sync_dir(&self.root.join(STAGING_DIR))?;
         fault::check(self.fault, FaultPoint::StagingSynced);
@@ -663,6 +819,7 @@ impl SoftwareTee {
         let journal_dir = self.root.join(JOURNAL_DIR);
         let tmp = journal_dir.join("commit.tmp");
         let bytes = serde_json::to_vec(&ops).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let bytes = self.seal.seal_journal(&bytes);
         {
             let mut f = File::create(&tmp).map_err(io_err("create journal"))?;
             f.write_all(&bytes).map_err(io_err("write journal"))?;
@@ -731,14 +888,6 @@ fn collect_garbage(records: &mut BTreeMap<ComponentId, ManifestRecord>) {
     }
 }
 
-fn read_small(path: &Path) -> Result<Vec<u8>, StoreError> {
-    let mut buf = Vec::new();
-    File::open(path)
-        .and_then(|f| f.take(1 << 20).read_to_end(&mut buf))
-        .map_err(io_err(format!("read {}", path.display())))?;
-    Ok(buf)
-}
-
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(format!("sync {}", dir.display())))
 }
@@ -754,6 +903,17 @@ impl Platform for SoftwareTee {
         self.fetcher.open(uri)
     }
 
+    /// The member from the full envelope at suit-reference-uri, through the fetcher's mirrors
+    /// (draft-ietf-suit-manifest-34 §8.5); the processor checks it against `_digest`.
+    fn fetch_severed(
+        &mut self,
+        reference_uri: Option<&str>,
+        key: u64,
+        _digest: &SuitDigest,
+    ) -> Result<Option<Vec<u8>>, PlatformError> {
+        Ok(reference_uri.and_then(|uri| self.fetcher.severed_member(uri, key)))
+    }
+
     fn matches_identifier(&self, kind: Identifier, _component: &ComponentId, value: &[u8]) -> bool {
         let list = match kind {
             Identifier::Vendor => &self.identity.vendor,
@@ -767,7 +927,7 @@ impl Platform for SoftwareTee {
     /// The highest sequence number ever installed under this id: an uninstalled manifest
     /// keeps its number, so replaying its old envelope is refused as a rollback.
     fn installed_sequence_number(&self, manifest_id: &ComponentId) -> Option<u64> {
-        self.highest_sequence_number(manifest_id)
+        self.rollback_mark(manifest_id)
     }
 
     /// The envelope of an installed manifest, so that removal can run its suit-uninstall
@@ -776,11 +936,38 @@ impl Platform for SoftwareTee {
         if !self.manifests.contains_key(manifest_id) {
             return None;
         }
-        let path = self.root.join(MANIFESTS_DIR).join(format!("{}.suit", file_stem(manifest_id)));
-        std::fs::read(path).ok()
+        self.read_envelope(manifest_id)
+    }
+
+    /// Security domains: refuses a manifest id or domain owned by another signer, and a
+    /// dependency signed by another signer than the manifest processing it.
+    fn set_authority(&mut self, authority: Option<&Authority>) -> Result<(), PlatformError> {
+        if let Some(a) = authority {
+            self.check_rollback_record(&a.manifest_id)?;
+            let owner_of = |id: &ComponentId| self.manifests.get(id).and_then(|m| m.owner);
+            let manifest_owner = owner_of(&a.manifest_id);
+            let domain_owner = a.domain.as_ref().and_then(owner_of);
+            let checked =
+                self.policy.check_authority(a, manifest_owner.as_ref(), domain_owner.as_ref());
+            if let Err(e) = checked {
+                tracing::warn!(
+                    manifest = %a.manifest_id,
+                    signer = %a.signer,
+                    "refused: manifest, domain or dependency of another signer"
+                );
+                return Err(e);
+            }
+        }
+        self.authority = authority.cloned();
+        Ok(())
+    }
+
+    fn check_component(&self, component: &ComponentId) -> Result<(), PlatformError> {
+        self.check_access(component)
     }
 
     fn stage_begin(&mut self, component: &ComponentId) -> Result<(), PlatformError> {
+        self.check_access(component)?;
         let path = self.root.join(STAGING_DIR).join(format!("c-{}.img", file_stem(component)));
         let file = OpenOptions::new()
             .create(true)
@@ -789,8 +976,12 @@ impl Platform for SoftwareTee {
             .write(true)
             .open(&path)
             .map_err(storage)?;
+        let file = self.seal.stage_image(&path, component, file);
         let staged = Staged::Image { file, path, hasher: Sha256::new(), len: 0 };
         self.staged.insert(component.clone(), staged);
+        let authority = self.authority.as_ref();
+        let owner = (authority.map(|a| a.signer), authority.and_then(|a| a.domain.clone()));
+        self.staged_owners.insert(component.clone(), owner);
         Ok(())
     }
 
@@ -800,6 +991,7 @@ impl Platform for SoftwareTee {
         offset: u64,
         chunk: &[u8],
     ) -> Result<(), PlatformError> {
+        self.check_access(component)?;
         match self.staged_image(component)? {
             Staged::Image { file, hasher, len, .. } => {
                 if offset != *len {
@@ -820,6 +1012,7 @@ impl Platform for SoftwareTee {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<usize, PlatformError> {
+        self.check_access(component)?;
         // Positioned reads (pread) on a kept-open handle: no seek, no reopen per chunk.
         match self.staged.get_mut(component) {
             Some(Staged::Image { file, .. }) => file.read_at(buf, offset).map_err(storage),
@@ -827,19 +1020,24 @@ impl Platform for SoftwareTee {
             None if self.images.contains_key(component) => {
                 let cached = matches!(&self.reader, Some((id, _)) if id == component);
                 if !cached {
-                    let file = File::open(self.image_path(component)).map_err(storage)?;
+                    let file = self.image_reader(component)?;
                     self.reader = Some((component.clone(), file));
                 }
-                match &self.reader {
-                    Some((_, file)) => file.read_at(buf, offset).map_err(storage),
-                    None => Err(PlatformError::UnknownComponent),
-                }
+                let read = match &self.reader {
+                    Some((_, file)) => file.read_at(buf, offset),
+                    None => return Err(PlatformError::UnknownComponent),
+                };
+                read.map_err(|e| {
+                    self.reader = None;
+                    self.read_failed(component, e)
+                })
             }
             None => Err(PlatformError::UnknownComponent),
         }
     }
 
     fn stage_unlink(&mut self, component: &ComponentId) -> Result<(), PlatformError> {
+        self.check_access(component)?;
         if let Some(Staged::Image { path, .. }) =
             self.staged.insert(component.clone(), Staged::Unlink)
         {
@@ -851,8 +1049,13 @@ impl Platform for SoftwareTee {
     /// Stages the removal of the direct install of `manifest_id`; the commit removes the
     /// record, its unreferenced dependencies and the components nobody else declares.
     fn stage_uninstall(&mut self, manifest_id: &ComponentId) -> Result<(), PlatformError> {
-        if !self.manifests.contains_key(manifest_id) {
+        let Some(record) = self.manifests.get(manifest_id) else {
             return Err(PlatformError::UnknownComponent);
+        };
+        let actor = self.authority.as_ref().map(|a| &a.signer);
+        if let Err(e) = self.policy.check(actor, &record.owner) {
+            tracing::warn!(manifest = %manifest_id, "refused: removal of another signer's manifest");
+            return Err(e);
         }
         if !self.uninstalls.contains(manifest_id) {
             self.uninstalls.push(manifest_id.clone());
@@ -871,6 +1074,8 @@ impl Platform for SoftwareTee {
             digest: record.manifest_digest.clone(),
             envelope: record.envelope.to_vec(),
             components: record.components.to_vec(),
+            owner: self.authority.as_ref().map(|a| a.signer),
+            domain: self.authority.as_ref().and_then(|a| a.domain.clone()),
         });
         Ok(())
     }
@@ -889,7 +1094,19 @@ impl Platform for SoftwareTee {
     }
 
     fn commit(&mut self, record: Option<&InstallRecord<'_>>) -> Result<(), PlatformError> {
+        // A manifest joins a security domain only by processing the domain manifest, which
+        // makes it one of the domain's references.
+        let domain = self.authority.as_ref().and_then(|a| a.domain.as_ref());
+        if let (Some(r), Some(domain)) = (record, domain)
+            && domain != r.manifest_id
+            && !self.staged_dependencies.iter().any(|d| &d.manifest_id == domain)
+        {
+            return Err(PlatformError::Unsupported(
+                "a security domain that the manifest names but does not process as a dependency",
+            ));
+        }
         let result = self.commit_inner(record);
+        self.authority = None;
         // Whatever happened, make memory match the disk (replaying the journal if the
         // apply step failed half-way).
         let reload = self.recover();
@@ -910,6 +1127,8 @@ impl Platform for SoftwareTee {
         }
         self.staged_dependencies.clear();
         self.uninstalls.clear();
+        self.staged_owners.clear();
+        self.authority = None;
     }
 }
 
@@ -940,12 +1159,16 @@ mod tests {
     }
 
     fn open(dir: &Path) -> SoftwareTee {
+        let key = seal::FileKey::new(dir);
+        if !key.exists() {
+            key.create().expect("sealing key");
+        }
         SoftwareTee::open(dir, &ConfigFile::default()).expect("open")
     }
 
     fn installed(tee: &SoftwareTee) -> Option<(u64, Vec<u8>)> {
         let seq = tee.installed_sequence_number(&id())?;
-        Some((seq, fs::read(tee.image_path(&id())).ok()?))
+        Some((seq, tee.read_image(&id()).ok()?))
     }
 
     #[test]
@@ -997,7 +1220,8 @@ mod tests {
             assert!(tee.inside(bad).is_err(), "{bad}");
         }
         let ops = vec![JournalOp::Delete { path: "../../etc/passwd".into() }];
-        fs::write(tee.journal_path(), serde_json::to_vec(&ops).expect("json")).expect("write");
+        let journal = tee.seal.seal_journal(&serde_json::to_vec(&ops).expect("json"));
+        fs::write(tee.journal_path(), journal).expect("write");
         drop(tee);
         assert!(matches!(
             SoftwareTee::open(dir.path(), &ConfigFile::default()),

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use teep_suit::{
-    BytesDownload, ComponentId, DecryptionKey, Identifier, InstallRecord, Platform, PlatformError,
+    Authority, BytesDownload, ComponentId, DecryptionKey, Identifier, InstallRecord, Platform,
+    PlatformError,
 };
 
 pub const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
@@ -71,6 +72,10 @@ pub struct MemPlatform {
     pub envelopes: BTreeMap<ComponentId, Vec<u8>>,
     /// Every component unlink staged (a log, never cleared).
     pub unlinks: Vec<ComponentId>,
+    /// Every authority the processor announced (a log, never cleared).
+    pub authorities: Vec<Option<Authority>>,
+    /// Refuse dependencies (authorities with `processed_by`) signed by another signer.
+    pub isolate_signers: bool,
 }
 
 impl MemPlatform {
@@ -158,6 +163,16 @@ impl Platform for MemPlatform {
         let n = (data.len() - start).min(buf.len());
         buf[..n].copy_from_slice(&data[start..start + n]);
         Ok(n)
+    }
+
+    fn set_authority(&mut self, authority: Option<&Authority>) -> Result<(), PlatformError> {
+        self.authorities.push(authority.cloned());
+        match authority {
+            Some(a) if self.isolate_signers && a.processed_by.is_some_and(|p| p != a.signer) => {
+                Err(PlatformError::Unauthorized)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn installed_envelope(&mut self, manifest_id: &ComponentId) -> Option<Vec<u8>> {

@@ -14,6 +14,8 @@ pub struct SignerRow {
     pub thumbprint: Vec<u8>,
     /// When it was added (Unix seconds).
     pub added_at: u64,
+    /// The developer principal that owns it; `None`: operator-owned.
+    pub owner: Option<String>,
 }
 
 /// One version of a Trusted Component in the catalog.
@@ -37,13 +39,14 @@ impl Store {
     /// Registers a TC signer. Returns false when the name or key is already registered.
     pub async fn add_signer(&self, row: &SignerRow) -> Result<bool, StoreError> {
         let result = sqlx::query(
-            "INSERT INTO tc_signers (name, cose_key, thumbprint, added_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO tc_signers (name, cose_key, thumbprint, added_at, owner) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(&row.name)
         .bind(&row.cose_key)
         .bind(&row.thumbprint)
         .bind(to_db(row.added_at, "time")?)
+        .bind(row.owner.clone())
         .execute(self.pool())
         .await?;
         Ok(result.rows_affected() == 1)
@@ -52,7 +55,7 @@ impl Store {
     /// All TC signers, by name.
     pub async fn signers(&self) -> Result<Vec<SignerRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, cose_key, thumbprint, added_at FROM tc_signers ORDER BY name",
+            "SELECT name, cose_key, thumbprint, added_at, owner FROM tc_signers ORDER BY name",
         )
         .fetch_all(self.pool())
         .await?;
@@ -63,6 +66,7 @@ impl Store {
                     cose_key: get(r, "cose_key")?,
                     thumbprint: get(r, "thumbprint")?,
                     added_at: from_db(get(r, "added_at")?, "tc_signers.added_at")?,
+                    owner: get(r, "owner")?,
                 })
             })
             .collect()

@@ -64,10 +64,10 @@ impl PolicyAction {
     }
 }
 
-/// One policy rule. `device` is a hex thumbprint or `*` for every device.
+/// One policy rule. `device` is a hex thumbprint, `group:<name>` or `*` for every device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyRow {
-    /// Hex thumbprint of the device, or `*`.
+    /// Hex thumbprint of the device, `group:<name>` for a device group, or `*`.
     pub device: String,
     /// CBOR encoding of the SUIT_Component_Identifier.
     pub component_id: Vec<u8>,
@@ -106,11 +106,15 @@ pub struct EventRow {
 }
 
 impl Store {
-    /// Enrols a device. Returns false when its thumbprint is already enrolled.
+    /// Enrols a device. Returns false when its thumbprint is already enrolled. A thumbprint
+    /// on the enrolment block list is enrolled blocked, so blocking survives removal and
+    /// re-enrolment.
     pub async fn enroll_device(&self, row: &DeviceRow) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "INSERT INTO devices (thumbprint, cose_key, label, wire, blocked, enrolled_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3, $4, CASE WHEN $5 <> 0 OR EXISTS (SELECT 1 FROM admission_list \
+             WHERE list = 'block' AND kind = 'thumbprint' AND pattern = $7) THEN 1 ELSE 0 END, \
+             $6) ON CONFLICT DO NOTHING",
         )
         .bind(&row.thumbprint)
         .bind(&row.cose_key)
@@ -118,6 +122,7 @@ impl Store {
         .bind(&row.wire)
         .bind(i64::from(row.blocked))
         .bind(to_db(row.enrolled_at, "time")?)
+        .bind(hex::encode(&row.thumbprint))
         .execute(self.pool())
         .await?;
         Ok(result.rows_affected() == 1)
@@ -132,6 +137,26 @@ impl Store {
         row.as_ref().map(device_row).transpose()
     }
 
+    /// Thumbprints between `low` and `high` inclusive (byte order), at most `limit`: the
+    /// devices whose hex thumbprint starts with a given prefix, by an index range scan.
+    pub async fn thumbprints_between(
+        &self,
+        low: &[u8],
+        high: &[u8],
+        limit: u32,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT thumbprint FROM devices WHERE thumbprint >= $1 AND thumbprint <= $2 \
+             ORDER BY thumbprint LIMIT $3",
+        )
+        .bind(low)
+        .bind(high)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| get(r, "thumbprint")).collect()
+    }
+
     /// All devices, by thumbprint.
     pub async fn devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
         let rows = sqlx::query(concat!(device_columns!(), " ORDER BY thumbprint"))
@@ -140,14 +165,43 @@ impl Store {
         rows.iter().map(device_row).collect()
     }
 
-    /// Blocks or unblocks a device. Returns false when it is not enrolled.
+    /// Blocks or unblocks a device. Returns false when it is not enrolled. Blocking also puts
+    /// its thumbprint on the enrolment block list (so removing and re-enrolling it, by hand or
+    /// automatically, keeps it blocked); unblocking takes it off.
     pub async fn set_blocked(&self, thumbprint: &[u8], blocked: bool) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
         let result = sqlx::query("UPDATE devices SET blocked = $1 WHERE thumbprint = $2")
             .bind(i64::from(blocked))
             .bind(thumbprint)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected() > 0)
+        if result.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let hex = hex::encode(thumbprint);
+        if blocked {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            sqlx::query(
+                "INSERT INTO admission_list (list, kind, pattern, added_at) \
+                 VALUES ('block', 'thumbprint', $1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(&hex)
+            .bind(to_db(now, "time")?)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "DELETE FROM admission_list WHERE list = 'block' AND kind = 'thumbprint' \
+                 AND pattern = $1",
+            )
+            .bind(&hex)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Removes a device with its policy, installed state, tokens and history.
@@ -164,6 +218,10 @@ impl Store {
             "DELETE FROM session_events WHERE device = $1",
             "DELETE FROM suit_reports WHERE device = $1",
             "DELETE FROM device_report_keys WHERE thumbprint = $1",
+            "DELETE FROM group_members WHERE device = $1",
+            "DELETE FROM rollout_targets WHERE device = $1",
+            "DELETE FROM rollout_devices WHERE device = $1",
+            "DELETE FROM device_certificates WHERE thumbprint = $1",
         ] {
             sqlx::query(statement).bind(thumbprint).execute(&mut *tx).await?;
         }
@@ -254,19 +312,23 @@ impl Store {
         rows.iter().map(policy_row).collect()
     }
 
-    /// The rules that apply to one device: its own rules, plus the default rules for
-    /// components it has no rule of its own for.
+    /// The rules that apply to one device, one per component: its own rule, else its groups'
+    /// rules, else the all-devices rule ([`crate::policy::effective_rules`] says how rules of
+    /// several groups combine).
     pub async fn effective_policy(&self, device_hex: &str) -> Result<Vec<PolicyRow>, StoreError> {
+        let thumbprint = hex::decode(device_hex).unwrap_or_default();
         let rows = sqlx::query(
             "SELECT device, component_id, action, min_sequence FROM device_policy \
-             WHERE device = $1 OR (device = '*' AND component_id NOT IN \
-             (SELECT component_id FROM device_policy WHERE device = $1)) \
-             ORDER BY component_id",
+             WHERE device = $1 OR device = '*' OR device IN \
+             (SELECT 'group:' || group_name FROM group_members WHERE device = $2) \
+             ORDER BY component_id, device",
         )
         .bind(device_hex)
+        .bind(thumbprint)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(policy_row).collect()
+        let rows: Vec<PolicyRow> = rows.iter().map(policy_row).collect::<Result<_, _>>()?;
+        Ok(crate::policy::effective_rules(device_hex, rows))
     }
 
     /// Replaces a device's installed set with the tc-list it reported.

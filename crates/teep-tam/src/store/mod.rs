@@ -9,25 +9,47 @@
 //! The TAM keeps no session state in memory (DESIGN.md "stateless between requests"): tokens,
 //! devices and installed state live here, so several TAM processes can share one PostgreSQL.
 
+mod admission;
 mod attestation;
+mod audit;
+mod bulk;
 mod catalog;
 mod devices;
+mod groups;
+mod payloads;
+mod principals;
 mod query_tokens;
 mod remediation;
 mod reports;
+mod rollouts;
 mod tokens;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub use admission::{AdmissionEntry, DeviceCertRow};
 pub use attestation::AttestationRow;
+pub use audit::AuditRow;
 pub use catalog::{SignerRow, TcRow};
 pub use devices::{ComponentRow, DeviceRow, EventRow, PolicyAction, PolicyRow};
+pub use groups::{GROUP_TARGET_PREFIX, GroupRow, SETTING_ALLOW_REQUEST, group_target};
+pub use payloads::PayloadRow;
+pub use principals::{ApiTokenRow, PrincipalRow};
 pub use query_tokens::USED_TOKEN_MARGIN_SECS;
 pub use reports::{REPORTS_KEPT, ReportRow};
+pub use rollouts::{
+    DeviceProgress, FULL_SHARE, RolloutCounts, RolloutDeviceRow, RolloutRow, RolloutSelection,
+    RolloutState,
+};
 pub use tokens::{TokenPurpose, TokenRecord};
 
 use crate::error::StoreError;
+
+/// How long a query waits for a pooled connection before failing.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How often a failed SQLite migration is retried (see `Store::migrate`).
+const SQLITE_MIGRATE_RETRIES: u64 = 5;
 
 /// Database backend behind a [`Store`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +79,10 @@ impl Store {
         let backend = backend_of(url)?;
         let in_memory = backend == Backend::Sqlite && url.contains(":memory:");
         let max = if in_memory { 1 } else { max_connections.max(1) };
-        let mut options = AnyPoolOptions::new().max_connections(max);
+        // A request that needs the database while it is down fails after ACQUIRE_TIMEOUT
+        // instead of sqlx's default 30 s, so clients and load balancers see the outage quickly.
+        let mut options =
+            AnyPoolOptions::new().max_connections(max).acquire_timeout(ACQUIRE_TIMEOUT);
         if in_memory {
             // Keep the only connection (and with it the database) alive.
             options = options.min_connections(1).idle_timeout(None).max_lifetime(None);
@@ -76,7 +101,27 @@ impl Store {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            // sqlx takes an advisory lock on PostgreSQL, so concurrent processes migrate one
+            // after the other; on SQLite it takes none. Two processes opening one fresh file
+            // (`teep tam serve` and an admin command) can then both try a migration: each
+            // runs in its own transaction, so the loser's attempt rolls back and a retry finds
+            // the migration applied by the winner.
+            Backend::Sqlite => {
+                let migrator = sqlx::migrate!("migrations/sqlite");
+                let mut attempt = 0;
+                loop {
+                    match migrator.run(&self.pool).await {
+                        Ok(()) => break,
+                        Err(e) if attempt >= SQLITE_MIGRATE_RETRIES => return Err(e.into()),
+                        Err(e) => {
+                            attempt += 1;
+                            tracing::debug!(error = %e, attempt, "SQLite migration raced; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt))
+                                .await;
+                        }
+                    }
+                }
+            }
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
         }
         Ok(())
@@ -146,8 +191,13 @@ mod tests {
     #[tokio::test]
     async fn in_memory_sqlite_keeps_its_one_database() {
         let store = Store::connect("sqlite::memory:", 8).await.unwrap();
-        let row =
-            SignerRow { name: "s".into(), cose_key: vec![1], thumbprint: vec![2], added_at: 3 };
+        let row = SignerRow {
+            name: "s".into(),
+            cose_key: vec![1],
+            thumbprint: vec![2],
+            added_at: 3,
+            owner: None,
+        };
         assert!(store.add_signer(&row).await.unwrap());
         assert!(!store.add_signer(&row).await.unwrap());
         // Every query sees the same (single-connection) database.

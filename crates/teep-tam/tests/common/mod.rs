@@ -38,7 +38,9 @@ pub enum Db {
     Postgres,
 }
 
-const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub mod scratch_pg;
+
+pub use scratch_pg::ScratchPg;
 
 /// A running TAM.
 pub struct TestTam {
@@ -49,60 +51,8 @@ pub struct TestTam {
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    pg_database: Option<PgDatabase>,
+    pg_database: Option<ScratchPg>,
     _dir: tempfile::TempDir,
-}
-
-/// A throw-away PostgreSQL database, dropped (even when the test panics) with the guard.
-struct PgDatabase(String);
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let name = self.0.clone();
-        // Drop cannot await: run the statement on a thread with its own small runtime.
-        let dropper = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-            if let Ok(runtime) = runtime {
-                runtime.block_on(drop_pg_database(&name));
-            }
-        });
-        let _ = dropper.join();
-    }
-}
-
-/// Creates a fresh PostgreSQL database; `None` when the test must be skipped.
-async fn fresh_pg_database() -> Option<(String, String)> {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    let mut conn = match sqlx::AnyConnection::connect(PG_ADMIN_URL).await {
-        Ok(c) => c,
-        Err(e) => {
-            if std::env::var("TEEP_SKIP_PG").as_deref() == Ok("1") {
-                eprintln!("PostgreSQL unreachable ({e}); skipped because TEEP_SKIP_PG=1");
-                return None;
-            }
-            panic!("PostgreSQL at {PG_ADMIN_URL} is unreachable: {e} (set TEEP_SKIP_PG=1 to skip)");
-        }
-    };
-    let mut suffix = [0_u8; 8];
-    getrandom::fill(&mut suffix).unwrap();
-    let name = format!("teep_tam_test_{}", hex::encode(suffix));
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    Some((name.clone(), format!("postgres://postgres@127.0.0.1:5432/{name}")))
-}
-
-async fn drop_pg_database(name: &str) {
-    use sqlx::Connection;
-    let mut conn = sqlx::AnyConnection::connect(PG_ADMIN_URL).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
 }
 
 impl TestTam {
@@ -121,9 +71,9 @@ impl TestTam {
         let mut config = TamConfig { state_dir: dir.path().to_owned(), ..TamConfig::default() };
         let mut pg_database = None;
         if db == Db::Postgres {
-            let (name, url) = fresh_pg_database().await?;
-            config.database_url = Some(url);
-            pg_database = Some(PgDatabase(name));
+            let scratch = ScratchPg::create("teep_tam_test").await?;
+            config.database_url = Some(scratch.url.clone());
+            pg_database = Some(scratch);
         }
         tweak(&mut config);
         // `teep tam init` creates the keys; serving only loads them.

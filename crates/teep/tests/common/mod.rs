@@ -542,7 +542,11 @@ impl World {
         let dir = self.agent_dir.join("components");
         for entry in std::fs::read_dir(dir).expect("components/").flatten() {
             if entry.path().extension().is_some_and(|e| e == "img") {
-                images.push(std::fs::read(entry.path()).expect("image"));
+                let sealed = teep_agent::software::store::sealed::open_store_file(
+                    &self.agent_dir,
+                    &entry.path(),
+                );
+                images.push(sealed.expect("image").to_vec());
             }
         }
         images
@@ -561,7 +565,8 @@ fn parse_installed<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(String, Str
     lines
         .filter_map(|l| {
             let (component, sequence) = l.trim().split_once('\t')?;
-            let sequence = sequence.strip_prefix("sequence ")?;
+            // "sequence N", then further tab-separated columns (the security domain).
+            let sequence = sequence.strip_prefix("sequence ")?.split('\t').next()?;
             Some((component.to_owned(), sequence.to_owned()))
         })
         .collect()
