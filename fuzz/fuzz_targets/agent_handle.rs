@@ -63,7 +63,12 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
     let numbering = if mode & 1 == 0 { Numbering::Rfc } else { Numbering::Legacy };
     let config = AgentConfig {
-        tams: vec![TamTrust { uri: TAM_URI.into(), keys: FIX.tams.clone(), numbering }],
+        tams: vec![TamTrust {
+            uri: TAM_URI.into(),
+            keys: FIX.tams.clone(),
+            numbering,
+            signers: Vec::new(),
+        }],
         tc_signers: FIX.signers.clone(),
         accept_legacy_algorithms: numbering == Numbering::Legacy,
         ..AgentConfig::default()

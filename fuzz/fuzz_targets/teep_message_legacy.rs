@@ -29,10 +29,6 @@ fuzz_target!(|data: &[u8]| {
     };
     // Unknown options decode in label order, the order the encoder writes them in
     // (regressions/*/extension-order-roundtrip).
-    assert_eq!(
-        again.clone(),
-        msg,
-        "round trip changed the message"
-    );
+    assert_eq!(again.clone(), msg, "round trip changed the message");
     assert_eq!(again.encode(NUMBERING), encoded, "encoding is not a fixed point");
 });

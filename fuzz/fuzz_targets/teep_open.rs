@@ -55,11 +55,7 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => panic!("an opened message cannot be sealed again: {e}"),
     };
     match open(&resealed, numbering, &FIX.trusted, &ALLOWED) {
-        Ok(again) => assert_eq!(
-            again.message,
-            opened.message,
-            "seal/open changed the message"
-        ),
+        Ok(again) => assert_eq!(again.message, opened.message, "seal/open changed the message"),
         Err(e) => panic!("a re-sealed message does not open: {e}"),
     }
 });

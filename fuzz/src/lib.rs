@@ -322,6 +322,8 @@ impl teep_agent::AgentPlatform for MemPlatform {
                     .and_then(|c| self.state.components.get(c))
                     .map(|img| img.len() as u64),
                 components: comps.clone(),
+                owner: None,
+                domain: None,
             })
             .collect()
     }

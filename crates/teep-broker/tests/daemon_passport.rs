@@ -7,10 +7,12 @@
 //! outcome and in the status; with the Broker's Verifier down the attempt is recorded as
 //! failed and the Agent falls back to Evidence (model "background-check"), still installing.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{VECTORS, hex_vector, now, verifier};
 use teep_agent::ipc::InProcess;
 use teep_agent::software::{self, config::ConfigFile, config::TamEntry, init};
 use teep_broker::daemon::Daemon;
@@ -21,49 +23,6 @@ use teep_broker::passport::PassportAgent;
 use teep_broker::{Broker, BrokerConfig, IpcAgent};
 use teep_tam::config::AttestationConfig;
 use teep_tam::{Admin, ComponentKey, PolicyTarget, Tam, TamConfig, Wire};
-use teep_verifier::{Verifier, VerifierConfig};
-
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
-
-fn hex_vector(name: &str) -> Vec<u8> {
-    let text = std::fs::read_to_string(format!("{VECTORS}/{name}")).expect("vector");
-    let digits: Vec<u8> = text
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or_default())
-        .flat_map(|l| l.bytes())
-        .filter(u8::is_ascii_hexdigit)
-        .collect();
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).expect("ascii"), 16).expect("hex"))
-        .collect()
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
-}
-
-/// A Verifier on 127.0.0.1:0 endorsing `attester`; returns its URL and public key file.
-async fn verifier(
-    dir: &Path,
-    attester: &Path,
-) -> (String, PathBuf, tokio::sync::oneshot::Sender<()>) {
-    let config = VerifierConfig {
-        state_dir: dir.to_owned(),
-        attester_keys: vec![attester.to_owned()],
-        ..VerifierConfig::default()
-    };
-    let verifier = Arc::new(Verifier::open(config).expect("verifier"));
-    let key = dir.join("verifier.pub.pem");
-    std::fs::write(&key, verifier.public_key().to_spki_pem()).expect("write key");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(teep_verifier::serve_on(verifier, listener, async move {
-        let _ = stopped.await;
-    }));
-    (url, key, stop)
-}
 
 /// A loopback URL nothing listens on (the port was bound and released).
 fn closed_port_url() -> String {

@@ -7,48 +7,14 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::{VECTORS, example_component, hex_vector, now};
 use teep_agent::ipc::{AgentHandle, InProcess};
 use teep_agent::software::{self, config::ConfigFile, config::TamEntry, init};
 use teep_broker::{Broker, BrokerConfig, Event, IpcAgent, MessageKind, TrustedComponentId};
 use teep_tam::{Admin, ComponentKey, PolicyTarget, Tam, TamConfig, Wire};
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
 const VENDOR_ID: &str = "c0ddd5f15243566087db4f5b0aa26c2f";
 const CLASS_ID: &str = "db42f7093d8c55baa8c5265fc5820f4e";
-
-fn hex_vector(name: &str) -> Vec<u8> {
-    let text = std::fs::read_to_string(format!("{VECTORS}/{name}")).expect("vector");
-    let digits: Vec<u8> = text
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or_default())
-        .flat_map(|l| l.bytes())
-        .filter(u8::is_ascii_hexdigit)
-        .collect();
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).expect("ascii"), 16).expect("hex"))
-        .collect()
-}
-
-/// The component the published examples install.
-fn example_component() -> TrustedComponentId {
-    TrustedComponentId(vec![
-        b"TEEP-Device".to_vec(),
-        b"SecureFS".to_vec(),
-        vec![
-            0x8d, 0x82, 0x57, 0x3a, 0x92, 0x6d, 0x47, 0x54, 0x93, 0x53, 0x32, 0xdc, 0x29, 0x99,
-            0x7f, 0x74,
-        ],
-        b"ta".to_vec(),
-    ])
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
 
 /// Initialises a software-TEE Agent that trusts `tam_keys` at `tam_uri` and the example signer.
 fn agent_in(dir: &Path, tam_uri: &str, tam_keys: Vec<String>) -> software::SoftwareAgent {

@@ -3,57 +3,18 @@
 //! QueryResponse; the TAM (with `[attestation]` enabled) validates it without calling the
 //! Verifier itself. Real TAM, real software-TEE Agent, real Verifier HTTP server.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use common::{VECTORS, hex_vector, now, verifier};
 use teep_agent::ipc::{AgentHandle, InProcess};
 use teep_agent::software::{self, config::ConfigFile, config::TamEntry, init};
 use teep_broker::passport::{PassportAgent, PassportConfig, PassportOutcome};
 use teep_broker::{Broker, BrokerConfig, IpcAgent};
 use teep_tam::config::AttestationConfig;
 use teep_tam::{Admin, ComponentKey, PolicyTarget, Tam, TamConfig, Wire};
-use teep_verifier::{Verifier, VerifierConfig};
-
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
-
-fn hex_vector(name: &str) -> Vec<u8> {
-    let text = std::fs::read_to_string(format!("{VECTORS}/{name}")).expect("vector");
-    let digits: String = text
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or_default())
-        .flat_map(|l| l.chars())
-        .filter(char::is_ascii_hexdigit)
-        .collect();
-    (0..digits.len() / 2)
-        .map(|i| u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).expect("hex"))
-        .collect()
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
-}
-
-/// A Verifier on 127.0.0.1:0 endorsing `attester`, with no reference-value constraints.
-async fn verifier(
-    dir: &Path,
-    attester: &Path,
-) -> (String, PathBuf, tokio::sync::oneshot::Sender<()>) {
-    let config = VerifierConfig {
-        state_dir: dir.to_owned(),
-        attester_keys: vec![attester.to_owned()],
-        ..VerifierConfig::default()
-    };
-    let verifier = Arc::new(Verifier::open(config).expect("verifier"));
-    let key = dir.join("verifier.pub.pem");
-    std::fs::write(&key, verifier.public_key().to_spki_pem()).expect("write key");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(teep_verifier::serve_on(verifier, listener, async move {
-        let _ = stopped.await;
-    }));
-    (url, key, stop)
-}
 
 type PassportBroker = Broker<PassportAgent<InProcess<software::SoftwareAgent>>>;
 

@@ -95,7 +95,14 @@ pub struct Tam {
     manufacturer_cas: crate::x509::ManufacturerCas,
     /// The QueryRequest token secret, read from (or first stored in) the database once.
     token_secret: std::sync::OnceLock<TokenSecret>,
+    /// When this process last purged expired used-token records (Unix seconds; 0: never).
+    used_tokens_purged_at: std::sync::atomic::AtomicU64,
 }
+
+/// How often (seconds) one TAM process purges expired used-token records. Records are kept
+/// [`crate::store::USED_TOKEN_MARGIN_SECS`] past their expiry anyway, so purging once a minute
+/// instead of in every session changes only how long a dead record lingers, never a verdict.
+const USED_TOKEN_PURGE_INTERVAL_SECS: u64 = 60;
 
 impl core::fmt::Debug for Tam {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -131,6 +138,7 @@ impl Tam {
             attester_key: None,
             manufacturer_cas: crate::x509::ManufacturerCas::default(),
             token_secret: std::sync::OnceLock::new(),
+            used_tokens_purged_at: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -467,6 +475,22 @@ impl Tam {
         Ok(self.token_secret.get_or_init(|| secret))
     }
 
+    /// Purges expired used-token records, at most once per [`USED_TOKEN_PURGE_INTERVAL_SECS`]
+    /// per process (it was a DELETE in every session: one of its 13 statements).
+    async fn purge_used_tokens(&self, now: u64) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.used_tokens_purged_at.load(Relaxed);
+        if last != 0 && now.abs_diff(last) < USED_TOKEN_PURGE_INTERVAL_SECS {
+            return Ok(());
+        }
+        // One concurrent session of this process does it; the others go on.
+        if self.used_tokens_purged_at.compare_exchange(last, now, Relaxed, Relaxed).is_err() {
+            return Ok(());
+        }
+        self.store.purge_used_tokens(now).await?;
+        Ok(())
+    }
+
     /// Whether a QueryRequest token issued by this TAM (or a replica) would still be accepted
     /// at `now`: its MAC verifies, it has not expired and it was not answered yet. For
     /// diagnostics and tests.
@@ -526,7 +550,8 @@ impl Session<'_> {
             let secret = self.tam.token_secret(now).await?;
             return Ok(match secret.verify(self.token, now) {
                 Ok(expires_at) => {
-                    self.tam.store.mark_token_used(&hash, expires_at, now).await?.then_some(None)
+                    self.tam.purge_used_tokens(now).await?;
+                    self.tam.store.mark_token_used(&hash, expires_at).await?.then_some(None)
                 }
                 // A stored QueryRequest token from a TAM version before stateless tokens.
                 Err(_) => self.tam.store.consume_token(&hash, purpose, None, now).await?,
@@ -612,20 +637,20 @@ impl Session<'_> {
         // Installed state from tc-list; sequence numbers stay as the TAM recorded them.
         let now = self.incoming.now;
         let mut view = DeviceView::default();
-        let known: BTreeMap<Vec<u8>, Option<u64>> = self
+        let known: BTreeMap<Vec<u8>, ComponentRow> = self
             .tam
             .store
             .components(&self.device.thumbprint)
             .await?
             .into_iter()
-            .map(|c| (c.component_id, c.sequence_number))
+            .map(|c| (c.component_id.clone(), c))
             .collect();
         let mut rows = Vec::new();
         for claims in response.tc_list.iter().flatten() {
             let Some(key) = self.canonical(claims.component_id.segments()).await? else {
                 continue;
             };
-            let seq = known.get(key.as_cbor()).copied().flatten();
+            let seq = known.get(key.as_cbor()).and_then(|c| c.sequence_number);
             let digest =
                 claims.parameter(teep_proto::SUIT_PARAMETER_IMAGE_DIGEST).map(<[u8]>::to_vec);
             rows.push(ComponentRow {
@@ -636,7 +661,20 @@ impl Session<'_> {
             });
             view.installed.insert(key, seq);
         }
-        self.tam.store.replace_components(&self.device.thumbprint, &rows).await?;
+        // Most QueryResponses report what the TAM already recorded: then nothing is written
+        // (a transaction of a DELETE and one INSERT per component saved per session), and
+        // `updated_at` keeps meaning "when this entry last changed".
+        let reported: BTreeMap<&[u8], &ComponentRow> =
+            rows.iter().map(|r| (r.component_id.as_slice(), r)).collect();
+        let unchanged = reported.len() == known.len()
+            && reported.iter().all(|(id, r)| {
+                known
+                    .get(*id)
+                    .is_some_and(|k| k.sequence_number == r.sequence_number && k.digest == r.digest)
+            });
+        if !unchanged {
+            self.tam.store.replace_components(&self.device.thumbprint, &rows).await?;
+        }
         for info in response.requested_tc_list.iter().flatten() {
             if let Some(key) = self.canonical(info.component_id.segments()).await? {
                 view.requested.insert(key, info.tc_manifest_sequence_number);

@@ -9,26 +9,14 @@ mod fleet_common;
 
 use common::{Agent, Db};
 use fleet_common::{
-    Fleet, catalog, component, component_parts, enrolled, now, only_manifest, session,
+    Fleet, catalog, component, component_parts, enrolled, now, on_both_databases, only_manifest,
+    session,
 };
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use teep_tam::fleet::{AdmissionList, AdmissionRule, RolloutSpec};
 use teep_tam::store::PolicyAction;
 use teep_tam::x509::ManufacturerCas;
 use teep_tam::{Actor, AdminError, PolicyTarget, Role, Wire};
-
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Postgres).await })*
-        }
-    };
-}
 
 on_both_databases!(
     group_rules_sit_between_device_and_all_devices_rules,

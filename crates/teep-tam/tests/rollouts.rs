@@ -8,25 +8,12 @@ mod fleet_common;
 
 use common::Db;
 use fleet_common::{
-    Fleet, catalog, component, component_parts, enrolled, fail, now, only_manifest, session,
-    succeed,
+    Fleet, catalog, component, component_parts, enrolled, fail, now, on_both_databases,
+    only_manifest, session, succeed,
 };
 use teep_tam::fleet::RolloutSpec;
 use teep_tam::store::{DeviceRow, RolloutState};
 use teep_tam::{AdminError, PolicyTarget};
-
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Db::Postgres).await })*
-        }
-    };
-}
 
 on_both_databases!(
     percentage_is_respected_and_raising_only_adds_devices,

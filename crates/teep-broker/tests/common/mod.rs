@@ -1,10 +1,12 @@
-//! Test doubles for the Broker integration tests: a scripted Agent and a recording TAM-like
-//! HTTP server on 127.0.0.1:0.
+//! Test doubles and fixtures for the Broker integration tests: a scripted Agent, a recording
+//! TAM-like HTTP server on 127.0.0.1:0, a real Verifier on 127.0.0.1:0, and the published
+//! test vectors.
 
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +16,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use teep_broker::{AgentError, AgentReply, AgentSide, TransportFailure, TrustedComponentId};
+use teep_verifier::{Verifier, VerifierConfig};
+
+/// The shared test vector directory.
+pub const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
 
 /// A call the Broker made into the fake Agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,4 +222,60 @@ pub async fn serve_http(script: Vec<Canned>) -> (SocketAddr, Arc<Shared>) {
 pub fn vector(path: &str) -> Vec<u8> {
     let full = format!("{}/../../../shared/vectors/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// Reads a hex test vector (`#` starts a comment) from the shared vector directory.
+pub fn hex_vector(name: &str) -> Vec<u8> {
+    let text = std::fs::read_to_string(format!("{VECTORS}/{name}")).expect("vector");
+    let digits: Vec<u8> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default())
+        .flat_map(|l| l.bytes())
+        .filter(u8::is_ascii_hexdigit)
+        .collect();
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).expect("ascii"), 16).expect("hex"))
+        .collect()
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
+}
+
+/// The component the published examples install.
+pub fn example_component() -> TrustedComponentId {
+    TrustedComponentId(vec![
+        b"TEEP-Device".to_vec(),
+        b"SecureFS".to_vec(),
+        vec![
+            0x8d, 0x82, 0x57, 0x3a, 0x92, 0x6d, 0x47, 0x54, 0x93, 0x53, 0x32, 0xdc, 0x29, 0x99,
+            0x7f, 0x74,
+        ],
+        b"ta".to_vec(),
+    ])
+}
+
+/// A Verifier on 127.0.0.1:0 endorsing `attester`, with no reference-value constraints;
+/// returns its URL, its public key file and the sender that stops it.
+pub async fn verifier(
+    dir: &Path,
+    attester: &Path,
+) -> (String, PathBuf, tokio::sync::oneshot::Sender<()>) {
+    let config = VerifierConfig {
+        state_dir: dir.to_owned(),
+        attester_keys: vec![attester.to_owned()],
+        ..VerifierConfig::default()
+    };
+    let verifier = Arc::new(Verifier::open(config).expect("verifier"));
+    let key = dir.join("verifier.pub.pem");
+    std::fs::write(&key, verifier.public_key().to_spki_pem()).expect("write key");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(teep_verifier::serve_on(verifier, listener, async move {
+        let _ = stopped.await;
+    }));
+    (url, key, stop)
 }

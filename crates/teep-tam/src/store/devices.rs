@@ -440,18 +440,19 @@ impl Store {
                 .await?
             }
         };
-        rows.iter()
-            .map(|r| {
-                Ok(EventRow {
-                    id: get(r, "id")?,
-                    device: get(r, "device")?,
-                    at: from_db(get(r, "at")?, "session_events.at")?,
-                    kind: get(r, "kind")?,
-                    detail: get(r, "detail")?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_row).collect()
     }
+}
+
+/// One `session_events` row (columns `id, device, at, kind, detail`).
+pub(super) fn event_row(r: &AnyRow) -> Result<EventRow, StoreError> {
+    Ok(EventRow {
+        id: get(r, "id")?,
+        device: get(r, "device")?,
+        at: from_db(get(r, "at")?, "session_events.at")?,
+        kind: get(r, "kind")?,
+        detail: get(r, "detail")?,
+    })
 }
 
 fn device_row(r: &AnyRow) -> Result<DeviceRow, StoreError> {

@@ -4,6 +4,7 @@
 //! whether its members' requested-tc-list is honoured. Group policy rules are ordinary rows of
 //! `device_policy` whose target is [`group_target`]`(name)`.
 
+use super::devices::event_row;
 use super::{Store, from_db, get, to_db};
 use crate::error::StoreError;
 use crate::store::EventRow;
@@ -249,17 +250,7 @@ impl Store {
                 .await?
             }
         };
-        rows.iter()
-            .map(|r| {
-                Ok(EventRow {
-                    id: get(r, "id")?,
-                    device: get(r, "device")?,
-                    at: from_db(get(r, "at")?, "session_events.at")?,
-                    kind: get(r, "kind")?,
-                    detail: get(r, "detail")?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_row).collect()
     }
 }
 

@@ -37,15 +37,13 @@ impl Store {
     }
 
     /// Records a QueryRequest token as answered. Returns true when this call recorded it, false
-    /// when it was already used. Also purges used tokens expired more than
-    /// [`USED_TOKEN_MARGIN_SECS`] ago.
+    /// when it was already used. Expired records are not purged here: the TAM calls
+    /// [`Store::purge_used_tokens`] now and then (see `crate::session`), not once per session.
     pub async fn mark_token_used(
         &self,
         hash: &[u8; 32],
         expires_at: u64,
-        now: u64,
     ) -> Result<bool, StoreError> {
-        self.purge_used_tokens(now).await?;
         let result = sqlx::query(
             "INSERT INTO used_tokens (token_hash, expires_at) VALUES ($1, $2) \
              ON CONFLICT DO NOTHING",

@@ -333,16 +333,14 @@ impl Store {
         device: &[u8],
         now: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        self.write_rollout_device(
             "INSERT INTO rollout_devices (rollout, device, state, reason, updated_at) \
              VALUES ($1, $2, 'offered', NULL, $3) ON CONFLICT DO NOTHING",
+            rollout,
+            device,
+            now,
         )
-        .bind(rollout)
-        .bind(device)
-        .bind(to_db(now, "time")?)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Records that a device has a rollout's version (or a later one) installed.
@@ -352,18 +350,16 @@ impl Store {
         device: &[u8],
         now: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        self.write_rollout_device(
             "INSERT INTO rollout_devices (rollout, device, state, reason, updated_at) \
              VALUES ($1, $2, 'installed', NULL, $3) ON CONFLICT (rollout, device) DO UPDATE \
              SET state = 'installed', reason = NULL, updated_at = excluded.updated_at \
              WHERE rollout_devices.state <> 'installed'",
+            rollout,
+            device,
+            now,
         )
-        .bind(rollout)
-        .bind(device)
-        .bind(to_db(now, "time")?)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Records that a device offered a component at `sequence_number` installed it: every
@@ -376,18 +372,15 @@ impl Store {
         sequence_number: u64,
         now: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE rollout_devices SET state = 'installed', reason = NULL, updated_at = $1 \
-             WHERE device = $2 AND state <> 'installed' AND rollout IN \
-             (SELECT id FROM rollouts WHERE component_id = $3 AND sequence_number <= $4)",
+        self.set_progress_up_to(
+            device,
+            component_id,
+            sequence_number,
+            DeviceProgress::Installed,
+            None,
+            now,
         )
-        .bind(to_db(now, "time")?)
-        .bind(device)
-        .bind(component_id)
-        .bind(to_db(sequence_number, "sequence number")?)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Records that a device failed an Update carrying a component at `sequence_number`:
@@ -401,11 +394,52 @@ impl Store {
         reason: &str,
         now: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE rollout_devices SET state = 'failed', reason = $1, updated_at = $2 \
-             WHERE device = $3 AND state <> 'installed' AND rollout IN \
-             (SELECT id FROM rollouts WHERE component_id = $4 AND sequence_number <= $5)",
+        self.set_progress_up_to(
+            device,
+            component_id,
+            sequence_number,
+            DeviceProgress::Failed,
+            Some(reason),
+            now,
         )
+        .await
+    }
+
+    /// Runs `sql`, a write to one (rollout, device) progress row bound as `$1` rollout, `$2`
+    /// device and `$3` time.
+    async fn write_rollout_device(
+        &self,
+        sql: &'static str,
+        rollout: &str,
+        device: &[u8],
+        now: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql)
+            .bind(rollout)
+            .bind(device)
+            .bind(to_db(now, "time")?)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets `state` and `reason` on every not-yet-installed progress row of `device` in a
+    /// rollout of `component_id` at or below `sequence_number`.
+    async fn set_progress_up_to(
+        &self,
+        device: &[u8],
+        component_id: &[u8],
+        sequence_number: u64,
+        state: DeviceProgress,
+        reason: Option<&str>,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE rollout_devices SET state = $1, reason = $2, updated_at = $3 \
+             WHERE device = $4 AND state <> 'installed' AND rollout IN \
+             (SELECT id FROM rollouts WHERE component_id = $5 AND sequence_number <= $6)",
+        )
+        .bind(state.as_str())
         .bind(reason)
         .bind(to_db(now, "time")?)
         .bind(device)

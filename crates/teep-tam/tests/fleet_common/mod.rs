@@ -10,6 +10,22 @@ use teep_tam::{ComponentKey, TamConfig};
 
 use crate::common::{Agent, Db, ScratchPg, TestTam};
 
+/// Runs each listed `async fn name(db: Db)` on SQLite and on PostgreSQL (the calling file
+/// must have `Db` in scope).
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Db::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Db::Postgres).await })*
+        }
+    };
+}
+pub(crate) use on_both_databases;
+
 /// A running TAM and, on PostgreSQL, the guard of its scratch database. Call
 /// [`Fleet::finish`] at the end.
 pub struct Fleet {
