@@ -291,14 +291,24 @@ fn spawn_purge(
         tokio::pin!(stop);
         loop {
             tokio::select! {
-                _ = ticks.tick() => match store.purge_expired_tokens(unix_now()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(purged = n, "expired tokens deleted"),
-                    Err(e) => {
-                        metrics.db_error("purge");
-                        tracing::error!(error = %e, "purging expired tokens failed");
+                _ = ticks.tick() => {
+                    // Update tokens past their expiry, and used QueryRequest tokens past their
+                    // expiry plus USED_TOKEN_MARGIN_SECS (single use is decided by the unique
+                    // insert, not by this purge; it only bounds the tables).
+                    let now = unix_now();
+                    let purged = match store.purge_expired_tokens(now).await {
+                        Ok(n) => store.purge_used_tokens(now).await.map(|m| n + m),
+                        Err(e) => Err(e),
+                    };
+                    match purged {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(purged = n, "expired tokens deleted"),
+                        Err(e) => {
+                            metrics.db_error("purge");
+                            tracing::error!(error = %e, "purging expired tokens failed");
+                        }
                     }
-                },
+                }
                 () = &mut stop => break,
             }
         }

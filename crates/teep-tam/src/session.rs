@@ -95,14 +95,7 @@ pub struct Tam {
     manufacturer_cas: crate::x509::ManufacturerCas,
     /// The QueryRequest token secret, read from (or first stored in) the database once.
     token_secret: std::sync::OnceLock<TokenSecret>,
-    /// When this process last purged expired used-token records (Unix seconds; 0: never).
-    used_tokens_purged_at: std::sync::atomic::AtomicU64,
 }
-
-/// How often (seconds) one TAM process purges expired used-token records. Records are kept
-/// [`crate::store::USED_TOKEN_MARGIN_SECS`] past their expiry anyway, so purging once a minute
-/// instead of in every session changes only how long a dead record lingers, never a verdict.
-const USED_TOKEN_PURGE_INTERVAL_SECS: u64 = 60;
 
 impl core::fmt::Debug for Tam {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -138,7 +131,6 @@ impl Tam {
             attester_key: None,
             manufacturer_cas: crate::x509::ManufacturerCas::default(),
             token_secret: std::sync::OnceLock::new(),
-            used_tokens_purged_at: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -475,22 +467,6 @@ impl Tam {
         Ok(self.token_secret.get_or_init(|| secret))
     }
 
-    /// Purges expired used-token records, at most once per [`USED_TOKEN_PURGE_INTERVAL_SECS`]
-    /// per process (it was a DELETE in every session: one of its 13 statements).
-    async fn purge_used_tokens(&self, now: u64) -> Result<(), StoreError> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let last = self.used_tokens_purged_at.load(Relaxed);
-        if last != 0 && now.abs_diff(last) < USED_TOKEN_PURGE_INTERVAL_SECS {
-            return Ok(());
-        }
-        // One concurrent session of this process does it; the others go on.
-        if self.used_tokens_purged_at.compare_exchange(last, now, Relaxed, Relaxed).is_err() {
-            return Ok(());
-        }
-        self.store.purge_used_tokens(now).await?;
-        Ok(())
-    }
-
     /// Whether a QueryRequest token issued by this TAM (or a replica) would still be accepted
     /// at `now`: its MAC verifies, it has not expired and it was not answered yet. For
     /// diagnostics and tests.
@@ -550,7 +526,6 @@ impl Session<'_> {
             let secret = self.tam.token_secret(now).await?;
             return Ok(match secret.verify(self.token, now) {
                 Ok(expires_at) => {
-                    self.tam.purge_used_tokens(now).await?;
                     self.tam.store.mark_token_used(&hash, expires_at).await?.then_some(None)
                 }
                 // A stored QueryRequest token from a TAM version before stateless tokens.

@@ -37,8 +37,8 @@ impl Store {
     }
 
     /// Records a QueryRequest token as answered. Returns true when this call recorded it, false
-    /// when it was already used. Expired records are not purged here: the TAM calls
-    /// [`Store::purge_used_tokens`] now and then (see `crate::session`), not once per session.
+    /// when it was already used. Expired records are not purged here: the server's periodic
+    /// purge task calls [`Store::purge_used_tokens`] beside `purge_expired_tokens`.
     pub async fn mark_token_used(
         &self,
         hash: &[u8; 32],
